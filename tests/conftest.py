@@ -1,0 +1,294 @@
+"""Real local servers for the tests: a feed farm, an SMTP server and a webhook receiver.
+
+Everything listens on 127.0.0.1 only. Nothing here sleeps to synchronise: use
+`wait_until(condition)`, which polls a condition against a deadline.
+"""
+
+from __future__ import annotations
+
+import email
+import hashlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from email import policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+import pytest
+from click.testing import CliRunner
+
+from watcher.cli import cli
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    """Return the first truthy value of `condition()`, failing after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.01)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss(items: list[dict[str, str]], title: str = "Test feed") -> str:
+    """An RSS 2.0 document; each item has title, link and optional guid, date, html."""
+    parts = [
+        f'<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>'
+        f"<title>{escape(title)}</title><link>https://example.org/</link>"
+        "<description>test</description>"
+    ]
+    for it in items:
+        parts.append(
+            "<item>"
+            f"<title>{escape(it['title'])}</title>"
+            f"<link>{escape(it['link'])}</link>"
+            f"<guid>{escape(it.get('guid', it['link']))}</guid>"
+            f"<pubDate>{it.get('date', 'Mon, 26 Feb 2024 10:00:00 +0000')}</pubDate>"
+            f"<description>{escape(it.get('html', ''))}</description>"
+            "</item>"
+        )
+    parts.append("</channel></rss>")
+    return "".join(parts)
+
+
+class FeedServer:
+    """HTTP server with a mutable route table; honours ETag/If-None-Match; logs requests.
+
+    A route is a dict: body (str|bytes), status, ctype, headers, etag (bool, default True),
+    last_modified (str), handler (callable(request_handler) taking over the response).
+    """
+
+    def __init__(self) -> None:
+        self.routes: dict[str, dict[str, Any]] = {}
+        self.requests: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        farm = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                with farm.lock:
+                    route = farm.routes.get(self.path)
+                    farm.requests.append(
+                        {"path": self.path, **{k.lower(): v for k, v in self.headers.items()}}
+                    )
+                if route is None:
+                    self._reply(404, b"not found", "text/plain")
+                    return
+                if "handler" in route:
+                    route["handler"](self)
+                    return
+                body = route.get("body", b"")
+                body = body.encode() if isinstance(body, str) else body
+                status = route.get("status", 200)
+                headers = dict(route.get("headers", {}))
+                if status == 200 and route.get("etag", True):
+                    etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
+                    headers["ETag"] = etag
+                    if self.headers.get("If-None-Match") == etag:
+                        self._reply(304, b"", None, headers)
+                        return
+                if status == 200 and route.get("last_modified"):
+                    headers["Last-Modified"] = route["last_modified"]
+                    if self.headers.get("If-Modified-Since") == route["last_modified"]:
+                        self._reply(304, b"", None, headers)
+                        return
+                ctype = route.get("ctype", "application/rss+xml; charset=utf-8")
+                self._reply(status, body, ctype, headers)
+
+            def _reply(
+                self,
+                status: int,
+                body: bytes,
+                ctype: str | None,
+                headers: dict[str, str] | None = None,
+            ) -> None:
+                self.send_response(status)
+                if ctype:
+                    self.send_header("Content-Type", ctype)
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def hits_on(self, path: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [r for r in self.requests if r["path"] == path]
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class Webhook:
+    """Receives apprise json:// posts; `status` is what it answers."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.posts: list[dict[str, Any]] = []
+        self.status = status
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if hook.status < 300:
+                    try:
+                        hook.posts.append(json.loads(raw))
+                    except ValueError:
+                        hook.posts.append({"raw": raw.decode(errors="replace")})
+                self.send_response(hook.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"json://127.0.0.1:{self.port}/hook"
+
+    def text(self) -> str:
+        return json.dumps(self.posts, ensure_ascii=False)
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class SmtpServer:
+    """A real SMTP server (aiosmtpd) collecting messages."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[email.message.EmailMessage] = []
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+                sink.messages.append(
+                    email.message_from_bytes(envelope.content, policy=policy.default)  # type: ignore[arg-type]
+                )
+                return "250 OK"
+
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def url(self, to: str = "legal@example.com") -> str:
+        return f"mailto://127.0.0.1:{self.port}?from=regwatch@example.com&to={to}"
+
+    def bodies(self) -> list[str]:
+        out = []
+        for m in self.messages:
+            part = m.get_body(preferencelist=("plain", "html"))
+            out.append((m["Subject"] or "") + "\n" + (part.get_content() if part else ""))
+        return out
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    server = FeedServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    hook = Webhook()
+    yield hook
+    hook.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    server = SmtpServer()
+    yield server
+    server.stop()
+
+
+ENTITIES = """
+[[entities]]
+name = "Microsoft"
+aliases = ["Microsoft"]
+
+[[entities]]
+name = "Mistral AI"
+aliases = ["Mistral AI"]
+
+[[entities]]
+name = "OpenAI"
+aliases = ["OpenAI"]
+"""
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> Callable[..., Path]:
+    """Write a config: sources as {name: url}, channels as {name: url}; extra TOML appended."""
+
+    def make(
+        sources: dict[str, str] | None = None,
+        channels: dict[str, str] | None = None,
+        extra: str = "",
+        entities: str = ENTITIES,
+        defaults: str = 'timeout = "5s"',
+    ) -> Path:
+        lines = ['[storage]\npath = "regwatch.db"\n', f"[defaults]\n{defaults}\n"]
+        for name, url in (sources or {}).items():
+            lines.append(f'[[sources]]\nname = "{name}"\nurl = "{url}"\n')
+        lines.append(entities)
+        for name, url in (channels or {}).items():
+            lines.append(f'[[channels]]\nname = "{name}"\nurl = "{url}"\n')
+        lines.append(extra)
+        path = tmp_path / "regwatch.toml"
+        path.write_text("\n".join(lines), encoding="utf-8")
+        return path
+
+    return make
+
+
+@pytest.fixture
+def run_cli() -> Callable[..., Any]:
+    """Invoke the CLI in-process: run_cli(config_path, "hits", "--format", "json")."""
+
+    def run(config: Path, *args: str, input: str | None = None) -> Any:
+        result = CliRunner().invoke(
+            cli, ["--config", str(config), *args], input=input, catch_exceptions=False
+        )
+        return result
+
+    return run

@@ -1,0 +1,3 @@
+from watcher.cli import cli
+
+cli(prog_name="regwatch")
