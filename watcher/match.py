@@ -27,6 +27,7 @@ class Mention:
     start: int
     end: int
     snippet: str
+    topics: tuple[str, ...] = ()  # topic names found in the same item
 
 
 def _alias_pattern(alias: str) -> str:

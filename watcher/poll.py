@@ -130,7 +130,8 @@ class Poller:
             for i in new
         ]
         hits = [
-            NewHit(i.key, m.entity, m.matched, m.field, m.start, m.end, m.snippet) for i, m in found
+            NewHit(i.key, m.entity, m.matched, m.field, m.start, m.end, m.snippet, m.topics)
+            for i, m in found
         ]
         hit_ids = self.store.save_poll(
             state, rows, hits, self.channels_for, alert=alert, http_status=http_status

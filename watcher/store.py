@@ -6,6 +6,7 @@ and deliveries (hit x channel). A poll's writes for one source go in one transac
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -85,8 +86,14 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m002_hit_topics(db: sqlite_utils.Database) -> None:
+    # Topics found in the hit's item, as a JSON array of topic names.
+    db.execute("ALTER TABLE hits ADD COLUMN topics TEXT NOT NULL DEFAULT '[]'")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
+    ("002_hit_topics", _m002_hit_topics),
 ]
 
 
@@ -114,6 +121,7 @@ class NewHit:
     start: int
     end: int
     snippet: str
+    topics: tuple[str, ...] = ()
 
 
 class Store:
@@ -277,7 +285,7 @@ class Store:
                     continue
                 cur = self.db.execute(
                     'INSERT INTO hits (item_id, entity, matched, field, start, "end", snippet, '
-                    "created, alerted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "created, alerted, topics) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         ids[hit.item_key],
                         hit.entity,
@@ -288,6 +296,7 @@ class Store:
                         hit.snippet,
                         at,
                         int(alert),
+                        json.dumps(list(hit.topics)),
                     ],
                 )
                 hit_id = int(cur.lastrowid or 0)
@@ -365,7 +374,7 @@ class Store:
             args += [f"%{search}%", f"%{search}%"]
         sql = f"""SELECT h.id, h.entity, i.title, i.link, i.source,
                       COALESCE(i.published, i.discovered) AS published, h.matched, h.field,
-                      h.start, h."end", h.snippet, h.created, h.alerted
+                      h.start, h."end", h.snippet, h.created, h.alerted, h.topics
                FROM hits h JOIN items i ON i.id = h.item_id
                {"WHERE " + " AND ".join(where) if where else ""}
                ORDER BY h.created DESC, COALESCE(i.published, i.discovered) DESC, h.id DESC"""
