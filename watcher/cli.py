@@ -342,14 +342,17 @@ def test_alert(ctx: click.Context, names: tuple[str, ...]) -> None:
 
 
 @cli.command()
-@click.argument("path", default=DEFAULT_CONFIG, type=click.Path(dir_okay=False))
+@click.argument("path", required=False, type=click.Path(dir_okay=False))
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def init(path: str, force: bool) -> None:
+@click.pass_context
+def init(ctx: click.Context, path: str | None, force: bool) -> None:
     """Write a starter config (EU regulators, tech news, Microsoft, Mistral AI, OpenAI).
+
+    PATH defaults to the --config path (./regwatch.toml).
 
     Example: regwatch init /etc/regwatch/regwatch.toml
     """
-    target = Path(path)
+    target = Path(path or ctx.obj["config_path"])
     if target.exists() and not force:
         raise click.ClickException(f"{target} exists; pass --force to overwrite it")
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -6,9 +6,10 @@ and deliveries (hit x channel). A poll's writes for one source go in one transac
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -150,7 +151,7 @@ class Store:
                 self.migrate()
             elif "_migrations" not in self.db.table_names():
                 raise StorageError(f"{self.path} is not a regwatch database")
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StorageError(
                 f"cannot open database {self.path}: {exc}",
                 hint="check the path in [storage] and that the folder is writable",
@@ -158,6 +159,18 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+    @contextlib.contextmanager
+    def writing(self, what: str) -> Iterator[None]:
+        """One transaction; an SQLite failure (disk full, read-only) becomes a StorageError."""
+        try:
+            with self.db.atomic():
+                yield
+        except sqlite3.Error as exc:
+            raise StorageError(
+                f"cannot write {what} to {self.path}: {exc}",
+                hint="check free disk space and write permission; nothing was half-written",
+            ) from None
 
     # -- schema --------------------------------------------------------------------------------
 
@@ -226,7 +239,8 @@ class Store:
                 last_success_at=at,
                 first_poll_at=state.first_poll_at or at,
             )
-        self.db.table("sources").upsert(row, pk="name")
+        with self.writing(f"the state of source {state.name!r}"):
+            self.db.table("sources").upsert(row, pk="name")
 
     # -- items and hits --------------------------------------------------------------------------
 
@@ -262,7 +276,7 @@ class Store:
         """
         at = now_iso()
         hit_ids: list[int] = []
-        with self.db.atomic():
+        with self.writing(f"the poll of source {state.name!r}"):
             ids: dict[str, int] = {}
             for item in items:
                 cur = self.db.execute(
@@ -333,19 +347,19 @@ class Store:
     def mark_delivery(self, delivery_id: int, error: str | None) -> None:
         """Record a send: sent when `error` is None, failed (to retry) otherwise."""
         at = now_iso()
-        if error is None:
-            self.db.execute(
-                "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, last_error = NULL,"
-                " updated = ?, sent_at = ? WHERE id = ?",
-                [at, at, delivery_id],
-            )
-        else:
-            self.db.execute(
-                "UPDATE deliveries SET status = 'failed', attempts = attempts + 1, last_error = ?,"
-                " updated = ? WHERE id = ?",
-                [error, at, delivery_id],
-            )
-        self.db.conn.commit()
+        with self.writing(f"the outcome of delivery {delivery_id}"):
+            if error is None:
+                self.db.execute(
+                    "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, "
+                    "last_error = NULL, updated = ?, sent_at = ? WHERE id = ?",
+                    [at, at, delivery_id],
+                )
+            else:
+                self.db.execute(
+                    "UPDATE deliveries SET status = 'failed', attempts = attempts + 1, "
+                    "last_error = ?, updated = ? WHERE id = ?",
+                    [error, at, delivery_id],
+                )
 
     # -- queries -------------------------------------------------------------------------------
 

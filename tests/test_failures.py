@@ -1,0 +1,159 @@
+"""A broken source or channel is isolated, reported and never loses anything."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+
+import pytest
+from conftest import free_port, rss
+
+from watcher.config import load_config
+from watcher.errors import StorageError
+from watcher.poll import poller_session
+from watcher.store import Store
+
+GOOD = [{"title": "Microsoft and OpenAI", "link": "https://news.example/1", "html": "<p>x</p>"}]
+
+
+def _sources(run_cli, config):
+    result = run_cli(config, "sources", "--format", "json")
+    assert result.exit_code == 0, result.output
+    return {r["name"]: r for r in json.loads(result.output)}
+
+
+def test_each_kind_of_broken_source_is_isolated_and_reported(feed_server, make_config, run_cli):
+    release = threading.Event()
+
+    def never_answers(handler):  # accepts, then says nothing until the test ends
+        release.wait(10)
+
+    feed_server.routes["/good.xml"] = {"body": rss(GOOD)}
+    feed_server.routes["/500.xml"] = {"status": 500, "body": "boom"}
+    feed_server.routes["/html.xml"] = {
+        "body": "<!doctype html><html><body>Hi</body></html>",
+        "ctype": "text/html",
+    }
+    feed_server.routes["/junk.xml"] = {"body": b"\x00\x01 not a feed at all", "ctype": "text/plain"}
+    feed_server.routes["/big.xml"] = {"body": rss(GOOD * 4000)}
+    feed_server.routes["/slow.xml"] = {"handler": never_answers}
+    config = make_config(
+        {
+            "good": feed_server.url("/good.xml"),
+            "http500": feed_server.url("/500.xml"),
+            "html": feed_server.url("/html.xml"),
+            "junk": feed_server.url("/junk.xml"),
+            "big": feed_server.url("/big.xml"),
+            "slow": feed_server.url("/slow.xml"),
+            "refused": f"http://127.0.0.1:{free_port()}/feed.xml",
+        },
+        defaults='timeout = "1s"\nmax_bytes = 100000',
+    )
+    try:
+        result = run_cli(config, "poll")
+    finally:
+        release.set()
+    assert result.exit_code == 0, result.output
+    assert "7 sources polled, 6 failed" in result.output
+
+    rows = _sources(run_cli, config)
+    assert rows["good"]["status"] == "ok" and rows["good"]["hits"] == 2
+    assert rows["http500"]["http"] == 500 and "HTTP 500" in rows["http500"]["error"]
+    assert "HTML page, not an RSS or Atom feed" in rows["html"]["error"]
+    assert "not an RSS or Atom feed" in rows["junk"]["error"]
+    assert "larger than 100,000 bytes" in rows["big"]["error"]
+    assert "no complete response within 1s" in rows["slow"]["error"]
+    assert "cannot connect" in rows["refused"]["error"]
+    for name in ("http500", "html", "junk", "big", "slow", "refused"):
+        assert rows[name]["status"] == "error" and rows[name]["failures"] == 1
+        assert rows[name]["last_poll"]
+
+
+def test_a_source_that_recovers_keeps_its_items(feed_server, make_config, run_cli):
+    feed_server.routes["/flaky.xml"] = {"status": 503, "body": "down"}
+    config = make_config({"flaky": feed_server.url("/flaky.xml")})
+    run_cli(config, "poll")
+    run_cli(config, "poll")
+    assert _sources(run_cli, config)["flaky"]["failures"] == 2
+    feed_server.routes["/flaky.xml"] = {"body": rss(GOOD)}
+    run_cli(config, "poll")
+    row = _sources(run_cli, config)["flaky"]
+    assert row["status"] == "ok" and row["failures"] == 0 and row["error"] is None
+    assert row["items"] == 1
+
+
+def test_failed_alert_is_kept_and_sent_on_the_next_cycle(
+    feed_server, webhook, make_config, run_cli
+):
+    feed_server.routes["/eu.xml"] = {"body": rss([])}
+    config = make_config({"eu": feed_server.url("/eu.xml")}, {"hook": webhook.url})
+    run_cli(config, "poll")  # first poll: the source is known from now on
+    webhook.status = 500
+    feed_server.routes["/eu.xml"] = {"body": rss(GOOD)}
+    failed = run_cli(config, "poll")
+    assert "alerts: 0 sent, 2 failed" in failed.output
+    assert webhook.posts == []
+
+    webhook.status = 200
+    retried = run_cli(config, "poll")
+    assert "alerts: 2 sent, 0 failed" in retried.output
+    assert sorted(p["title"] for p in webhook.posts) == [
+        "[regwatch] Microsoft: Microsoft and OpenAI",
+        "[regwatch] OpenAI: Microsoft and OpenAI",
+    ]
+    again = run_cli(config, "poll")
+    assert "alerts: 0 sent, 0 failed" in again.output and len(webhook.posts) == 2
+
+
+def test_one_failing_channel_does_not_stop_another(feed_server, webhook, make_config, run_cli):
+    feed_server.routes["/eu.xml"] = {"body": rss([])}
+    dead = f"json://127.0.0.1:{free_port()}/nobody"
+    config = make_config({"eu": feed_server.url("/eu.xml")}, {"dead": dead, "hook": webhook.url})
+    run_cli(config, "poll")
+    feed_server.routes["/eu.xml"] = {"body": rss(GOOD)}
+    result = run_cli(config, "poll")
+    assert "alerts: 2 sent, 2 failed" in result.output
+    assert len(webhook.posts) == 2
+
+
+def test_unwritable_database_is_a_storage_error(feed_server, make_config, run_cli, tmp_path):
+    feed_server.routes["/eu.xml"] = {"body": rss(GOOD)}
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the database folder should be")
+    config = make_config({"eu": feed_server.url("/eu.xml")})
+    text = config.read_text().replace('path = "regwatch.db"', f'path = "{blocker}/x/regwatch.db"')
+    config.write_text(text)
+    result = run_cli(config, "poll")
+    assert result.exit_code == 4
+    assert "cannot open database" in result.output
+
+
+def test_full_disk_stops_the_poll_with_a_clear_error_and_loses_nothing(
+    feed_server, make_config, run_cli
+):
+    feed_server.routes["/eu.xml"] = {"body": rss([])}
+    config_path = make_config({"eu": feed_server.url("/eu.xml")})
+    run_cli(config_path, "poll")
+    config = load_config(config_path)
+    store = Store(config.storage_path)
+    pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+    # SQLite's own "database or disk is full": the file may not grow by a single page.
+    store.db.execute(f"PRAGMA max_page_count = {pages}")
+    many = [
+        {"title": f"OpenAI item {i}", "link": f"https://news.example/{i}", "html": "y" * 2000}
+        for i in range(39)
+    ]
+    feed_server.routes["/eu.xml"] = {"body": rss(many)}
+
+    async def poll():
+        async with poller_session(config, store) as poller:
+            return await poller.poll_all()
+
+    with pytest.raises(StorageError, match="database or disk is full"):
+        asyncio.run(poll())
+    store.close()
+    # Space is back: the next poll stores every item; the failed one marked none as seen.
+    result = run_cli(config_path, "poll")
+    assert result.exit_code == 0, result.output
+    assert "39 new items, 39 hits" in result.output
