@@ -89,6 +89,23 @@ def cli(ctx: click.Context, config_path: str, log_level: str) -> None:
     setup_logging(log_level)
 
 
+def config_option(func: F) -> F:
+    """Accept --config after the command name too: `regwatch run --config FILE`."""
+
+    def remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+        if value is not None:
+            ctx.ensure_object(dict)["config_path"] = value
+
+    return click.option(
+        "--config",
+        "-c",
+        expose_value=False,
+        callback=remember,
+        type=click.Path(dir_okay=False),
+        help="Config file (same as the global --config).",
+    )(func)
+
+
 def get_config(ctx: click.Context) -> Config:
     return load_config(ctx.obj["config_path"])
 
@@ -97,6 +114,7 @@ def get_config(ctx: click.Context) -> Config:
 
 
 @cli.command()
+@config_option
 @click.pass_context
 @reports_errors
 def run(ctx: click.Context) -> None:
@@ -104,7 +122,7 @@ def run(ctx: click.Context) -> None:
 
     Stops cleanly on SIGTERM or Ctrl-C. Logs go to standard error (journald under systemd).
 
-    Example: regwatch --config /etc/regwatch/regwatch.toml run
+    Example: regwatch run --config /etc/regwatch/regwatch.toml
     """
     from watcher.daemon import run_daemon
 
@@ -113,6 +131,7 @@ def run(ctx: click.Context) -> None:
 
 
 @cli.command()
+@config_option
 @click.option("--source", "-s", "names", multiple=True, help="Poll only this source (repeatable).")
 @click.pass_context
 @reports_errors
@@ -187,6 +206,7 @@ def open_readonly(ctx: click.Context) -> Store:
 
 
 @cli.command()
+@config_option
 @click.option("--entity", "-e", help="Only hits for this entity.")
 @click.option("--source", "-s", help="Only hits from this source.")
 @click.option("--since", help="Only hits published since: 7d, 12h, or a date (2024-02-01).")
@@ -221,6 +241,7 @@ def hits(
 
 
 @cli.command()
+@config_option
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.pass_context
 @reports_errors
@@ -274,6 +295,7 @@ def sources(ctx: click.Context, fmt: str) -> None:
 
 
 @cli.command()
+@config_option
 @click.pass_context
 @reports_errors
 def check(ctx: click.Context) -> None:
@@ -307,6 +329,7 @@ def _human(seconds: float) -> str:
 
 
 @cli.command("test-alert")
+@config_option
 @click.option("--channel", "names", multiple=True, help="Only this channel (repeatable).")
 @click.pass_context
 @reports_errors
@@ -342,6 +365,7 @@ def test_alert(ctx: click.Context, names: tuple[str, ...]) -> None:
 
 
 @cli.command()
+@config_option
 @click.argument("path", required=False, type=click.Path(dir_okay=False))
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @click.pass_context
