@@ -103,7 +103,6 @@ class Poller:
             self.store.record_source(
                 state, status="error", http_status=exc.status, error=exc.message
             )
-            log.warning("source %s: %s", source.name, exc.message)
             return PollResult(source.name, "error", error=exc.message, http_status=exc.status)
         state.body_hash = digest
         return self._save(source, state, items, resp.status)
