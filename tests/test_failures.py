@@ -157,3 +157,21 @@ def test_full_disk_stops_the_poll_with_a_clear_error_and_loses_nothing(
     result = run_cli(config_path, "poll")
     assert result.exit_code == 0, result.output
     assert "39 new items, 39 hits" in result.output
+
+
+def test_channel_secrets_never_reach_output_or_the_database(feed_server, make_config, run_cli):
+    feed_server.routes["/eu.xml"] = {"body": rss([])}
+    secret = "Sup3rS3cretT0ken"
+    down = f"json://alice:{secret}@127.0.0.1:{free_port()}/hook"
+    config = make_config({"eu": feed_server.url("/eu.xml")}, {"down": down})
+    run_cli(config, "poll")
+    feed_server.routes["/eu.xml"] = {"body": rss(GOOD)}
+    outputs = [
+        run_cli(config, "poll").output,
+        run_cli(config, "check").output,
+        run_cli(config, "test-alert").output,
+    ]
+    store = Store(load_config(config).storage_path)
+    errors = [r["last_error"] for r in store.db.query("SELECT last_error FROM deliveries")]
+    assert len(errors) == 2 and all(errors)
+    assert secret not in "\n".join(outputs + errors)

@@ -80,10 +80,15 @@ def send(channel: Channel, message: Message, timeout: float = 30.0) -> str | Non
             body=message.body, title=message.title, body_format=message.body_format, timeout=timeout
         )
     except Exception as exc:  # noqa: BLE001 - a plugin may raise anything; record it instead
-        return f"{type(exc).__name__}: {exc}"
+        return _masked(channel, f"{type(exc).__name__}: {exc}")
     if result:
         return None
-    return f"{channel.name}: delivery failed ({_describe(result)})"
+    return _masked(channel, f"{channel.name}: delivery failed ({_describe(result)})")
+
+
+def _masked(channel: Channel, text: str) -> str:
+    """`text` with the channel's URL (and its secrets) replaced by the masked form."""
+    return text.replace(channel.url, channel.masked_url)
 
 
 def _describe(result: Any) -> str:

@@ -394,7 +394,10 @@ class Store:
                ORDER BY h.created DESC, COALESCE(i.published, i.discovered) DESC, h.id DESC"""
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return list(self.db.query(sql, args))
+        rows = list(self.db.query(sql, args))
+        for row in rows:
+            row["topics"] = json.loads(row["topics"] or "[]")
+        return rows
 
     def source_report(self) -> list[dict[str, Any]]:
         """One row per stored source with its last poll, status, error, items and hits."""
