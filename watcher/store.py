@@ -91,9 +91,43 @@ def _m002_hit_topics(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE hits ADD COLUMN topics TEXT NOT NULL DEFAULT '[]'")
 
 
+def _m030_search(db: sqlite_utils.Database) -> None:
+    # Full-text index over items, kept in step by triggers; existing rows are indexed here.
+    # One statement per execute(): executescript() would commit the migration's transaction.
+    for statement in FTS_SCHEMA:
+        db.execute(statement)
+    db.execute("INSERT INTO items_fts (items_fts) VALUES ('rebuild')")
+    # What the web view shows: one row per hit with its item (Datasette facets and searches it).
+    db.execute(LATEST_HITS_VIEW)
+
+
+# "content=[items]" is the form sqlite-utils writes and Datasette detects as the table's index.
+FTS_SCHEMA = (
+    "CREATE VIRTUAL TABLE items_fts USING FTS5 (title, text, content=[items], "
+    "content_rowid=[id], tokenize='unicode61 remove_diacritics 2')",
+    "CREATE TRIGGER items_ai AFTER INSERT ON items BEGIN "
+    "INSERT INTO items_fts (rowid, title, text) VALUES (new.id, new.title, new.text); END",
+    "CREATE TRIGGER items_ad AFTER DELETE ON items BEGIN "
+    "INSERT INTO items_fts (items_fts, rowid, title, text) "
+    "VALUES ('delete', old.id, old.title, old.text); END",
+    "CREATE TRIGGER items_au AFTER UPDATE ON items BEGIN "
+    "INSERT INTO items_fts (items_fts, rowid, title, text) "
+    "VALUES ('delete', old.id, old.title, old.text); "
+    "INSERT INTO items_fts (rowid, title, text) VALUES (new.id, new.title, new.text); END",
+)
+
+LATEST_HITS_VIEW = """CREATE VIEW latest_hits AS
+    SELECT h.id, h.entity, i.title, i.link, h.snippet, h.matched, i.source,
+           COALESCE(i.published, i.discovered) AS published, h.topics, h.created,
+           h.item_id
+    FROM hits h JOIN items i ON i.id = h.item_id
+    ORDER BY h.created DESC, COALESCE(i.published, i.discovered) DESC, h.id DESC"""
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_hit_topics", _m002_hit_topics),
+    ("030_search", _m030_search),
 ]
 
 
@@ -357,8 +391,15 @@ class Store:
         since: str | None = None,
         search: str | None = None,
         limit: int | None = 50,
+        topic: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Hits newest first, with their item's title, link, source and date."""
+        """Hits newest first, with their item's title, link, source and date.
+
+        With `search` (full-text, see watcher.search) the hits are ranked by relevance, then
+        date, and each row also has `match`: a snippet with the matching words marked.
+        """
+        from watcher.search import RANK, SNIPPET, fts_errors, fts_query
+
         where, args = [], []
         if entity:
             where.append("h.entity = ? COLLATE NOCASE")
@@ -369,18 +410,28 @@ class Store:
         if since:
             where.append("COALESCE(i.published, h.created) >= ?")
             args.append(since)
+        if topic:
+            where.append(
+                "EXISTS (SELECT 1 FROM json_each(h.topics) t WHERE t.value = ? COLLATE NOCASE)"
+            )
+            args.append(topic)
+        extra, order = "", "h.created DESC, COALESCE(i.published, i.discovered) DESC, h.id DESC"
         if search:
-            where.append("(i.title LIKE ? OR i.text LIKE ?)")
-            args += [f"%{search}%", f"%{search}%"]
+            where.append("items_fts MATCH ?")
+            args.append(fts_query(search))
+            extra = f", {SNIPPET} AS match, round({RANK}, 3) AS rank"
+            order = f"{RANK}, COALESCE(i.published, i.discovered) DESC, h.id DESC"
         sql = f"""SELECT h.id, h.entity, i.title, i.link, i.source,
                       COALESCE(i.published, i.discovered) AS published, h.matched, h.field,
-                      h.start, h."end", h.snippet, h.created, h.alerted, h.topics
+                      h.start, h."end", h.snippet, h.created, h.alerted, h.topics{extra}
                FROM hits h JOIN items i ON i.id = h.item_id
+               {"JOIN items_fts ON items_fts.rowid = i.id" if search else ""}
                {"WHERE " + " AND ".join(where) if where else ""}
-               ORDER BY h.created DESC, COALESCE(i.published, i.discovered) DESC, h.id DESC"""
+               ORDER BY {order}"""
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return list(self.db.query(sql, args))
+        with fts_errors(search or ""):
+            return list(self.db.query(sql, args))
 
     def source_report(self) -> list[dict[str, Any]]:
         """One row per stored source with its last poll, status, error, items and hits."""

@@ -1,0 +1,39 @@
+"""Progress bars for long operations, shown only when standard error is a terminal.
+
+Piped output, CI logs and the daemon's journal get nothing: a bar there is noise.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import IO
+
+import click
+
+
+def wants_progress(stream: IO[str] | None = None) -> bool:
+    """True when `stream` (standard error by default) is an interactive terminal."""
+    stream = stream or sys.stderr
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+@contextmanager
+def progress(
+    total: int, label: str, *, stream: IO[str] | None = None, force: bool | None = None
+) -> Iterator[Callable[[int], None]]:
+    """``with progress(n, "Polling") as advance: ... advance(1)``; a no-op off a terminal.
+
+    `force` overrides the terminal check (tests and callers that know better).
+    """
+    stream = stream or sys.stderr
+    show = wants_progress(stream) if force is None else force
+    if not show or total <= 0:
+        yield lambda n=1: None
+        return
+    with click.progressbar(length=total, label=label, file=stream, show_pos=True) as bar:
+        yield bar.update
