@@ -321,7 +321,7 @@ def stats(ctx: click.Context, since: str, by: str, every: str, fmt: str) -> None
     """
     from watcher.stats import chart, hit_counts, period_table
 
-    rows = hit_counts(open_readonly(ctx), since=parse_since(since), by=by, every=every)
+    rows = hit_counts(open_readonly(ctx).db, since=parse_since(since), by=by, every=every)
     if fmt != "table":
         click.echo(render(rows, fmt))
         return
@@ -402,6 +402,37 @@ def sources(ctx: click.Context, fmt: str) -> None:
         )
     cols = ["name", "last_poll", "status", "http", "failures", "items", "hits", "error"]
     click.echo(render(rows, fmt, cols if fmt == "table" else None))
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", "-p", default=8001, show_default=True, help="Port to listen on.")
+@click.pass_context
+@reports_errors
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Explore the hits in a browser (Datasette), read-only.
+
+    Latest hits with facets and full-text search, canned queries, CSV/JSON export, an
+    Atom feed and trend charts. Listens on this machine only unless --host says otherwise:
+    to share it with a team, put it behind a reverse proxy with authentication.
+    Needs the web extra: pip install 'regwatch[web]'.
+
+    Example: regwatch serve --port 8001   (then open http://127.0.0.1:8001/)
+    """
+    from watcher.web import is_loopback, make_datasette
+
+    path = get_config(ctx).storage_path
+    make_datasette(path)  # fails early, with a hint, without the extra or the database
+    if not is_loopback(host):
+        click.echo(
+            f"warning: listening on {host}: anyone who reaches it can read every hit; "
+            "put it behind a reverse proxy with authentication",
+            err=True,
+        )
+    click.echo(f"regwatch web view of {path} (read-only): http://{host}:{port}/", err=True)
+    from watcher.web import serve as run_server
+
+    run_server(path, host, port)
 
 
 # -- configuration and channels --------------------------------------------------------------

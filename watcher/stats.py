@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from watcher.store import Store
+from typing import Any
 
 GROUPS = {
     "entity": ("h.entity", ""),
@@ -42,9 +39,13 @@ def periods(start: date, end: date, every: str) -> list[str]:
 
 
 def hit_counts(
-    store: Store, *, since: str, by: str = "entity", every: str = "week", until: str | None = None
+    db: Any, *, since: str, by: str = "entity", every: str = "week", until: str | None = None
 ) -> list[dict[str, Any]]:
-    """Counts as tidy rows {period, <by>, hits}, every period present for every group."""
+    """Counts as tidy rows {period, <by>, hits}, every period present for every group.
+
+    `db` is anything with `execute(sql, args)`: a Store's sqlite-utils Database, or the
+    read-only sqlite3 connection the web view runs queries on.
+    """
     if by not in GROUPS:
         raise ValueError(f"by must be one of {', '.join(GROUPS)}")
     if every not in EVERY:
@@ -54,7 +55,7 @@ def hit_counts(
     end = datetime.fromisoformat(until).date() if until else datetime.now(UTC).date()
     counts: dict[tuple[str, str], int] = {}
     groups: set[str] = set()
-    rows = store.db.execute(
+    rows = db.execute(
         f"""SELECT {column} AS grp, {WHEN} AS day, COUNT(*) FROM hits h
             JOIN items i ON i.id = h.item_id{join}
             WHERE {WHEN} >= ? AND {WHEN} <= ? GROUP BY grp, day""",
