@@ -86,10 +86,11 @@ def table(rows: list[dict[str, Any]], cols: list[str], width: int | None = None)
     def fit(text: str, w: int) -> str:
         if len(text) <= w:
             return text
-        mark = text.find(MARK)
-        if mark > w // 3:  # keep the marked words in view: cut the start instead
-            start = min(mark - w // 3, len(text) - w + 1)
-            text = "…" + text[start + 1 :]
+        a = text.find(MARK)
+        b = text.find(MARK, a + len(MARK)) + len(MARK) if a >= 0 else -1
+        if a >= 0 and b > a and b > w - 1:  # keep the marked words in view: cut the start
+            room = max(w - 2 - (b - a), 0)
+            text = "…" + text[max(1, a - room // 3) :]
             if len(text) <= w:
                 return text
         return text[: max(w - 1, 0)] + "…"
