@@ -24,15 +24,11 @@ def wants_progress(stream: IO[str] | None = None) -> bool:
 
 @contextmanager
 def progress(
-    total: int, label: str, *, stream: IO[str] | None = None, force: bool | None = None
+    total: int, label: str, *, stream: IO[str] | None = None
 ) -> Iterator[Callable[[int], None]]:
-    """``with progress(n, "Polling") as advance: ... advance(1)``; a no-op off a terminal.
-
-    `force` overrides the terminal check (tests and callers that know better).
-    """
+    """``with progress(n, "Polling") as advance: ... advance(1)``; a no-op off a terminal."""
     stream = stream or sys.stderr
-    show = wants_progress(stream) if force is None else force
-    if not show or total <= 0:
+    if not wants_progress(stream) or total <= 0:
         yield lambda n=1: None
         return
     with click.progressbar(length=total, label=label, file=stream, show_pos=True) as bar:
