@@ -151,14 +151,15 @@ def atom_feed(rows: list[dict[str, Any]], title: str = "regwatch hits") -> str:
         sub(entry, "updated", updated)
         sub(sub(entry, "author"), "name", row.get("source") or "regwatch")
         sub(entry, "category", term=_xml_text(row.get("entity")))
-        for topic in _topics(row.get("topics")):
+        for topic in parse_topics(row.get("topics")):
             sub(entry, "category", term=_xml_text(topic), label=f"topic: {_xml_text(topic)}")
         sub(entry, "summary", row.get("match") or row.get("snippet") or "", type="text")
     body = ET.tostring(feed, encoding="unicode")
     return '<?xml version="1.0" encoding="utf-8"?>\n' + body
 
 
-def _topics(value: Any) -> list[str]:
+def parse_topics(value: Any) -> list[str]:
+    """Topic names from a hit's topics column (a JSON array); [] when unreadable."""
     if isinstance(value, list):
         return [str(v) for v in value]
     try:

@@ -71,9 +71,12 @@ def web_metadata(db_name: str) -> dict[str, Any]:
                 "tables": {
                     "latest_hits": {
                         "title": "Latest hits",
-                        "description": (
-                            "Every hit, newest first. Search the items' full text, filter with "
-                            "the facets, export as CSV or JSON, or follow it as an Atom feed."
+                        "description_html": (
+                            "Every hit, newest first. Search the items' full text (all words "
+                            "must match; accents and case are ignored), filter with the "
+                            "facets, export as CSV or JSON, follow it as an "
+                            f'<a href="/{db_name}/latest_hits.atom">Atom feed</a> (filters '
+                            'included) or see the <a href="/-/stats">trends</a>.'
                         ),
                         "facets": [
                             "entity",

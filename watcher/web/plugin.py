@@ -8,7 +8,7 @@ from datasette import hookimpl
 from datasette.utils.asgi import Response
 from markupsafe import Markup, escape
 
-from watcher.output import atom_feed, find_mention
+from watcher.output import atom_feed, find_mention, parse_topics
 from watcher.stats import EVERY, GROUPS, hit_counts, pivot
 
 ATOM_COLUMNS = {"id", "entity", "title", "link"}
@@ -80,6 +80,8 @@ def render_cell(row: Any, value: Any, column: str, table: str | None, database: 
         link = row["link"] or ""
         if link.startswith(("http://", "https://")):  # never javascript: links from a feed
             return Markup(f'<a href="{escape(link)}">{escape(value)}</a>')
+    if column == "topics" and value.startswith("["):
+        return ", ".join(parse_topics(value))
     if column == "snippet" and "matched" in keys:
         span = find_mention(value, row["matched"] or "")
         if span:
