@@ -106,16 +106,23 @@ def search_items(
     if since:
         where.append("COALESCE(i.published, i.discovered) >= ?")
         args.append(since)
-    sql = f"""SELECT i.id, i.source, COALESCE(i.published, i.discovered) AS published, i.title,
-                  i.link, {SNIPPET} AS match,
+    # Rank first, then make snippets for the rows kept only: a snippet costs far more
+    # than a rank, and SQLite would make one for every match before sorting. CROSS JOIN
+    # keeps `top` as the outer loop, so the index is read by rowid, not scanned again.
+    sql = f"""WITH top AS (
+                SELECT i.id, {RANK} AS rank, COALESCE(i.published, i.discovered) AS day
+                FROM items_fts JOIN items i INDEXED BY items_day ON i.id = items_fts.rowid
+                WHERE {" AND ".join(where)}
+                ORDER BY rank, day DESC {f"LIMIT {int(limit)}" if limit else ""})
+              SELECT i.id, i.source, top.day AS published, i.title, i.link, {SNIPPET} AS match,
                   (SELECT group_concat(h.entity, ', ') FROM hits h WHERE h.item_id = i.id)
                       AS entities,
-                  round({RANK}, 3) AS rank
-              FROM items_fts JOIN items i ON i.id = items_fts.rowid
-              WHERE {" AND ".join(where)}
-              ORDER BY {RANK}, COALESCE(i.published, i.discovered) DESC"""
-    if limit:
-        sql += f" LIMIT {int(limit)}"
+                  round(top.rank, 3) AS rank
+              FROM top CROSS JOIN items_fts ON items_fts.rowid = top.id
+              JOIN items i ON i.id = top.id
+              WHERE items_fts MATCH ?
+              ORDER BY top.rank, top.day DESC"""
+    args.append(args[0])
     with fts_errors(query):
         return list(store.db.query(sql, args))
 

@@ -97,6 +97,9 @@ def _m030_search(db: sqlite_utils.Database) -> None:
     for statement in FTS_SCHEMA:
         db.execute(statement)
     db.execute("INSERT INTO items_fts (items_fts) VALUES ('rebuild')")
+    # Covers what ranking a search needs of each match (filters, date), so the rows and
+    # their long texts are not read for thousands of matches.
+    db.execute("CREATE INDEX items_day ON items (id, source, published, discovered)")
     # What the web view shows: one row per hit with its item (Datasette facets and searches it).
     db.execute(LATEST_HITS_VIEW)
 
@@ -415,21 +418,34 @@ class Store:
                 "EXISTS (SELECT 1 FROM json_each(h.topics) t WHERE t.value = ? COLLATE NOCASE)"
             )
             args.append(topic)
-        extra, order = "", "h.created DESC, COALESCE(i.published, i.discovered) DESC, h.id DESC"
-        if search:
-            where.append("items_fts MATCH ?")
-            args.append(fts_query(search))
-            extra = f", {SNIPPET} AS match, round({RANK}, 3) AS rank"
-            order = f"{RANK}, COALESCE(i.published, i.discovered) DESC, h.id DESC"
-        sql = f"""SELECT h.id, h.entity, i.title, i.link, i.source,
+        order = "h.created DESC, COALESCE(i.published, i.discovered) DESC, h.id DESC"
+        columns = """h.id, h.entity, i.title, i.link, i.source,
                       COALESCE(i.published, i.discovered) AS published, h.matched, h.field,
-                      h.start, h."end", h.snippet, h.created, h.alerted, h.topics{extra}
+                      h.start, h."end", h.snippet, h.created, h.alerted, h.topics"""
+        cut = f" LIMIT {int(limit)}" if limit else ""
+        if search:
+            # Rank, keep the best, then make snippets for those only (a snippet is costly).
+            query = fts_query(search)
+            where.append("items_fts MATCH ?")
+            args.append(query)
+            sql = f"""WITH top AS (
+                    SELECT h.id AS hit_id, {RANK} AS rank,
+                        COALESCE(i.published, i.discovered) AS day
+                    FROM items_fts JOIN items i INDEXED BY items_day ON i.id = items_fts.rowid
+                    JOIN hits h ON h.item_id = i.id
+                    WHERE {" AND ".join(where)}
+                    ORDER BY rank, day DESC, h.id DESC{cut})
+                SELECT {columns}, {SNIPPET} AS match, round(top.rank, 3) AS rank
+                FROM top JOIN hits h ON h.id = top.hit_id JOIN items i ON i.id = h.item_id
+                CROSS JOIN items_fts ON items_fts.rowid = i.id
+                WHERE items_fts MATCH ?
+                ORDER BY top.rank, top.day DESC, h.id DESC"""
+            args.append(query)
+        else:
+            sql = f"""SELECT {columns}
                FROM hits h JOIN items i ON i.id = h.item_id
-               {"JOIN items_fts ON items_fts.rowid = i.id" if search else ""}
                {"WHERE " + " AND ".join(where) if where else ""}
-               ORDER BY {order}"""
-        if limit:
-            sql += f" LIMIT {int(limit)}"
+               ORDER BY {order}{cut}"""
         with fts_errors(search or ""):
             return list(self.db.query(sql, args))
 
