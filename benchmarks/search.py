@@ -25,24 +25,40 @@ COMPANIES = ["Microsoft", "Mistral AI", "OpenAI", "Google", "Meta", "Amazon", "A
 LANGS = {
     "en": (
         ["The Commission", "The CMA", "The regulator", "Brussels", "The FTC"],
-        ["opens an in-depth investigation into", "clears", "fines", "examines",
-         "sends a statement of objections to", "approves the acquisition by"],
+        [
+            "opens an in-depth investigation into",
+            "clears",
+            "fines",
+            "examines",
+            "sends a statement of objections to",
+            "approves the acquisition by",
+        ],
         "merger control rules competition market digital gatekeeper investment partnership "
         "cloud services consumers fine antitrust review deal remedies commitments agriculture "
         "energy state aid subsidies farming transport banking telecoms data protection",
     ),
     "fr": (
         ["La Commission européenne", "L'Autorité de la concurrence", "Bruxelles", "La CNIL"],
-        ["ouvre une enquête approfondie sur", "autorise", "inflige une amende à",
-         "examine l'accord entre", "sanctionne"],
+        [
+            "ouvre une enquête approfondie sur",
+            "autorise",
+            "inflige une amende à",
+            "examine l'accord entre",
+            "sanctionne",
+        ],
         "contrôle des concentrations société générale marché numérique enquête concurrence "
         "règles européennes investissement partenariat consommateurs amende opération "
         "agriculture énergie aides d'État données personnelles régulateur décision été",
     ),
     "de": (
         ["Die Kommission", "Das Bundeskartellamt", "Die Behörde", "Brüssel"],
-        ["prüft die Beteiligung von", "genehmigt", "verhängt eine Geldbuße gegen",
-         "leitet ein Verfahren gegen", "untersucht"],
+        [
+            "prüft die Beteiligung von",
+            "genehmigt",
+            "verhängt eine Geldbuße gegen",
+            "leitet ein Verfahren gegen",
+            "untersucht",
+        ],
         "Fusionskontrolle Wettbewerb Markt Kommission's Entscheidung Übernahme Beteiligung "
         "Verbraucher Geldbuße Prüfung Landwirtschaft Energie Beihilfen Datenschutz Plattform "
         "Wettbewerbshüter Verfahren Gatekeeper Künstliche Intelligenz",
@@ -84,7 +100,14 @@ def make_item(rng: random.Random, n: int) -> tuple[str, str, str, str, str, str]
         body = " ".join(rng.choice(words) for _ in range(rng.randint(8, 18)))
         sentences.append(f"{rng.choice(subjects)} {body} {rng.choice(COMPANIES)}.")
     day = f"20{rng.randint(22, 24)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
-    return (f"{lang}-news", f"k{n}", title, f"https://{lang}.example.org/{n}", day, " ".join(sentences))
+    return (
+        f"{lang}-news",
+        f"k{n}",
+        title,
+        f"https://{lang}.example.org/{n}",
+        day,
+        " ".join(sentences),
+    )
 
 
 def build(path: Path, count: int) -> float:
@@ -101,7 +124,7 @@ def build(path: Path, count: int) -> float:
                 rows,
             )
         store.db.execute(
-            "INSERT INTO hits (item_id, entity, matched, field, start, \"end\", snippet, created) "
+            'INSERT INTO hits (item_id, entity, matched, field, start, "end", snippet, created) '
             "SELECT id, 'Microsoft', 'Microsoft', 'title', 0, 9, title, '2024-12-31' "
             "FROM items WHERE id % 10 = 0"
         )
@@ -130,13 +153,20 @@ def main() -> None:
     if path.exists():
         path.unlink()
     seconds = build(path, args.items)
-    size = path.stat().st_size + (path.with_name(path.name + "-wal").stat().st_size
-                                  if path.with_name(path.name + "-wal").exists() else 0)
-    print(f"stored {args.items:,} items with the FTS triggers in {seconds:.1f} s; "
-          f"database {size / 1e6:.0f} MB")
+    size = path.stat().st_size + (
+        path.with_name(path.name + "-wal").stat().st_size
+        if path.with_name(path.name + "-wal").exists()
+        else 0
+    )
+    print(
+        f"stored {args.items:,} items with the FTS triggers in {seconds:.1f} s; "
+        f"database {size / 1e6:.0f} MB"
+    )
     store = Store(path, readonly=True)
-    print(f"{'query':<15} {'text':<40} {'search ms (median/max)':>24} {'found':>7} "
-          f"{'hits --search ms':>18} {'hits':>5}")
+    print(
+        f"{'query':<15} {'text':<40} {'search ms (median/max)':>24} {'found':>7} "
+        f"{'hits --search ms':>18} {'hits':>5}"
+    )
     worst = 0.0
     for kind, query in QUERIES:
         med, top, found = timed(lambda q=query: search_items(store, q, limit=20), args.runs)
@@ -146,8 +176,10 @@ def main() -> None:
             "SELECT COUNT(*) FROM items_fts WHERE items_fts MATCH ?",
             [__import__("watcher.search").search.fts_query(query)],
         ).fetchone()[0]
-        print(f"{kind:<15} {query:<40} {med:>11.1f} / {top:>6.1f} {count:>7} "
-              f"{hmed:>9.1f} / {htop:>6.1f} {hfound:>5}")
+        print(
+            f"{kind:<15} {query:<40} {med:>11.1f} / {top:>6.1f} {count:>7} "
+            f"{hmed:>9.1f} / {htop:>6.1f} {hfound:>5}"
+        )
     print(f"slowest single run: {worst:.1f} ms (target < 100 ms)")
 
 

@@ -356,7 +356,13 @@ def fill_hit_db(path: Path) -> None:
     store = Store(path)
     for source in dict.fromkeys(s for s, *_ in HIT_ITEMS):
         rows = [
-            {"key": k, "title": t, "link": f"https://{s}.example.org/{k}", "published": p, "text": x}
+            {
+                "key": k,
+                "title": t,
+                "link": f"https://{s}.example.org/{k}",
+                "published": p,
+                "text": x,
+            }
             for s, k, t, x, p, _ in HIT_ITEMS
             if s == source
         ]
@@ -367,7 +373,14 @@ def fill_hit_db(path: Path) -> None:
                 start = content.index(matched)
                 hits.append(
                     NewHit(
-                        k, entity, matched, field, start, start + len(matched), content, tuple(topics)
+                        k,
+                        entity,
+                        matched,
+                        field,
+                        start,
+                        start + len(matched),
+                        content,
+                        tuple(topics),
                     )
                 )
         store.save_poll(

@@ -47,7 +47,16 @@ def server(hit_config: Path) -> Iterator[str]:
     pytest.importorskip("datasette", reason="the web extra is not installed: pip install '.[web]'")
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "watcher", "--config", str(hit_config), "serve", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "watcher",
+            "--config",
+            str(hit_config),
+            "serve",
+            "--port",
+            str(port),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

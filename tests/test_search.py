@@ -112,11 +112,11 @@ def test_hits_search_ranks_hits_and_keeps_other_filters(hit_config, run_cli):
 def test_index_follows_inserts_updates_and_deletes(hit_config):
     store = Store(hit_config.parent / "regwatch.db")
     with store.db.atomic():
-        store.db.execute(
-            "UPDATE items SET title = 'Wettbewerbshüter prüfen' WHERE key = 'de1'"
-        )
+        store.db.execute("UPDATE items SET title = 'Wettbewerbshüter prüfen' WHERE key = 'de1'")
         es1 = "(SELECT id FROM items WHERE key = 'es1')"
-        store.db.execute(f"DELETE FROM deliveries WHERE hit_id IN (SELECT id FROM hits WHERE item_id = {es1})")
+        store.db.execute(
+            f"DELETE FROM deliveries WHERE hit_id IN (SELECT id FROM hits WHERE item_id = {es1})"
+        )
         store.db.execute(f"DELETE FROM hits WHERE item_id = {es1}")
         store.db.execute("DELETE FROM items WHERE key = 'es1'")
     from watcher.search import search_items

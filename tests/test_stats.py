@@ -46,7 +46,9 @@ def test_table_and_one_chart_row_per_entity(hit_config, run_cli):
 
 
 def test_by_topic_uses_each_topic_of_a_hit(hit_config, run_cli):
-    rows = json.loads(stats(run_cli, hit_config, "--by", "topic", "--every", "month", "--format", "json"))
+    rows = json.loads(
+        stats(run_cli, hit_config, "--by", "topic", "--every", "month", "--format", "json")
+    )
     totals: dict[str, int] = {}
     for r in rows:
         totals[r["topic"]] = totals.get(r["topic"], 0) + r["hits"]
@@ -82,7 +84,11 @@ def test_sparkline(counts, line):
 def test_periods_fill_the_gaps():
     from datetime import date
 
-    assert periods(date(2024, 1, 30), date(2024, 3, 1), "month") == ["2024-01", "2024-02", "2024-03"]
+    assert periods(date(2024, 1, 30), date(2024, 3, 1), "month") == [
+        "2024-01",
+        "2024-02",
+        "2024-03",
+    ]
     assert periods(date(2024, 2, 28), date(2024, 3, 1), "day") == [
         "2024-02-28",
         "2024-02-29",

@@ -35,7 +35,9 @@ def db(hit_config) -> Path:
 def digest(path: Path) -> str:
     """The database and its WAL's contents (a reader may leave an empty WAL file behind)."""
     wal = path.with_name(path.name + "-wal")
-    return hashlib.sha256(path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")).hexdigest()
+    return hashlib.sha256(
+        path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    ).hexdigest()
 
 
 def test_landing_page_is_latest_hits_with_links_marks_and_facets(db):
@@ -139,8 +141,14 @@ def test_view_never_writes_to_the_database(db):
 
 @pytest.mark.parametrize(
     ("host", "local"),
-    [("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("localhost", True),
-     ("0.0.0.0", False), ("192.168.1.10", False)],
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("192.168.1.10", False),
+    ],
 )
 def test_loopback_detection(host, local):
     assert is_loopback(host) is local

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import IO
+from typing import IO, TextIO, cast
 
 import click
 
@@ -22,6 +22,10 @@ def wants_progress(stream: IO[str] | None = None) -> bool:
         return False
 
 
+def _ignore(n: int = 1) -> None:
+    pass
+
+
 @contextmanager
 def progress(
     total: int, label: str, *, stream: IO[str] | None = None
@@ -29,7 +33,9 @@ def progress(
     """``with progress(n, "Polling") as advance: ... advance(1)``; a no-op off a terminal."""
     stream = stream or sys.stderr
     if not wants_progress(stream) or total <= 0:
-        yield lambda n=1: None
+        yield _ignore
         return
-    with click.progressbar(length=total, label=label, file=stream, show_pos=True) as bar:
+    with click.progressbar(
+        length=total, label=label, file=cast(TextIO, stream), show_pos=True
+    ) as bar:
         yield bar.update

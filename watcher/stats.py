@@ -99,10 +99,7 @@ def sparkline(counts: list[int]) -> str:
     top = max(counts, default=0)
     if not top:
         return " " * len(counts)
-    return "".join(
-        " " if n == 0 else SPARKS[(n * len(SPARKS) - 1) // top]
-        for n in counts
-    )
+    return "".join(" " if n == 0 else SPARKS[(n * len(SPARKS) - 1) // top] for n in counts)
 
 
 def chart(rows: list[dict[str, Any]], by: str, width: int = 30) -> str:

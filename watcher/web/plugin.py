@@ -32,7 +32,7 @@ async def trends(datasette: Any, request: Any) -> Response:
     since = request.args.get("since") or "90d"
     by = request.args.get("by") if request.args.get("by") in GROUPS else "entity"
     every = request.args.get("every") if request.args.get("every") in EVERY else "week"
-    error, charts, labels = "", [], []
+    error, charts = "", []
     try:
         cutoff = parse_since(since)
     except BadParameter as exc:
@@ -93,7 +93,7 @@ def render_cell(row: Any, value: Any, column: str, table: str | None, database: 
 
 
 def _can_render_atom(columns: list[str]) -> bool:
-    return ATOM_COLUMNS <= set(columns)
+    return set(columns) >= ATOM_COLUMNS
 
 
 def _render_atom(columns: list[str], rows: list[Any], table: str | None, request: Any) -> Any:
