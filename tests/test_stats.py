@@ -94,3 +94,8 @@ def test_periods_fill_the_gaps():
         "2024-02-29",
         "2024-03-01",
     ]
+
+
+def test_until_bounds_the_periods(hit_config, run_cli):
+    out = stats(run_cli, hit_config, "--until", "2024-02-29", "--every", "month", "--format", "json")
+    assert sorted({r["period"] for r in json.loads(out)}) == ["2024-01", "2024-02"]

@@ -295,6 +295,7 @@ def search(
 
 @cli.command()
 @click.option("--since", default="90d", show_default=True, help="From: 90d, or a date.")
+@click.option("--until", help="Up to this date (2024-03-31); default: today.")
 @click.option(
     "--by",
     type=click.Choice(["entity", "source", "topic"]),
@@ -312,16 +313,27 @@ def search(
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.pass_context
 @reports_errors
-def stats(ctx: click.Context, since: str, by: str, every: str, fmt: str) -> None:
+def stats(
+    ctx: click.Context, since: str, by: str, every: str, fmt: str, until: str | None = None
+) -> None:
     """Hit counts over time: a table and one sparkline row per entity (or source, topic).
 
     JSON and CSV give the same counts as rows {period, entity, hits}.
 
-    Example: regwatch stats --since 180d --by source --every month
+    \b
+    Examples:
+      regwatch stats --since 180d --by source --every month
+      regwatch stats --since 2024-01-01 --until 2024-03-31 --every week --format csv
     """
     from watcher.stats import chart, hit_counts, period_table
 
-    rows = hit_counts(open_readonly(ctx).db, since=parse_since(since), by=by, every=every)
+    rows = hit_counts(
+        open_readonly(ctx).db,
+        since=parse_since(since),
+        by=by,
+        every=every,
+        until=parse_since(until) if until else None,
+    )
     if fmt != "table":
         click.echo(render(rows, fmt))
         return

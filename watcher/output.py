@@ -66,10 +66,16 @@ def _marked(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "snippet": f"{snippet[:a]}{MARK}{snippet[a:b]}{MARK}{snippet[b:]}"}
 
 
+_TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d):\d\d(?:\.\d+)?(?:Z|[+-]00:00)$")
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
-    return " ".join(str(value).split())
+    text = " ".join(str(value).split())
+    # UTC timestamps as "2024-02-27 12:00": the seconds and offset only take width.
+    m = _TIMESTAMP.match(text)
+    return f"{m[1]} {m[2]}" if m else text
 
 
 def table(rows: list[dict[str, Any]], cols: list[str], width: int | None = None) -> str:
