@@ -127,18 +127,9 @@ def test_index_follows_inserts_updates_and_deletes(hit_config):
 
 
 def test_migration_indexes_an_existing_database(tmp_path):
-    # A database made before the search migration, with items already in it.
     path = tmp_path / "old.db"
+    _database_before_search(path)
     conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    import sqlite_utils
-
-    db = sqlite_utils.Database(conn)
-    for name, step in MIGRATIONS:
-        if name.startswith("03"):
-            break
-        step(db)
-        conn.execute("INSERT INTO _migrations VALUES (?, '2024-01-01')", [name])
     conn.execute(
         "INSERT INTO items (source, key, title, text, discovered) VALUES "
         "('ec', 'k', 'Enquête sur la fusion', 'Texte', '2024-01-01')"
@@ -179,3 +170,30 @@ def test_fts_query_quotes_words_and_keeps_operators(text, fts):
 def test_fts_query_rejects_unbalanced_quote():
     with pytest.raises(SearchError, match="not closed"):
         fts_query('Microsoft "merger')
+
+
+def _database_before_search(path):
+    """A database as regwatch made it before the search migration."""
+    import sqlite_utils
+
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    db = sqlite_utils.Database(conn)
+    for name, step in MIGRATIONS:
+        if name.startswith("03"):
+            break
+        step(db)
+        conn.execute("INSERT INTO _migrations VALUES (?, '2024-01-01')", [name])
+    conn.commit()
+    conn.close()
+
+
+def test_old_database_read_only_says_how_to_build_the_index(make_config, run_cli):
+    config = make_config()
+    _database_before_search(config.parent / "regwatch.db")
+    for args in (["search", "x"], ["hits", "--search", "x"], ["serve"]):
+        result = run_cli(config, *args)
+        assert result.exit_code in (1, 4), result.output
+        assert "regwatch reindex" in result.output
+    assert run_cli(config, "reindex").exit_code == 0  # migrates, then indexes
+    assert run_cli(config, "search", "x").exit_code == 0

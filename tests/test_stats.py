@@ -97,5 +97,7 @@ def test_periods_fill_the_gaps():
 
 
 def test_until_bounds_the_periods(hit_config, run_cli):
-    out = stats(run_cli, hit_config, "--until", "2024-02-29", "--every", "month", "--format", "json")
+    out = stats(
+        run_cli, hit_config, "--until", "2024-02-29", "--every", "month", "--format", "json"
+    )
     assert sorted({r["period"] for r in json.loads(out)}) == ["2024-01", "2024-02"]

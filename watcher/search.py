@@ -85,6 +85,11 @@ def fts_errors(query: str) -> Iterator[None]:
         yield
     except sqlite3.OperationalError as exc:
         message = str(exc)
+        if "no such table: items_fts" in message or "no such index: items_day" in message:
+            raise SearchError(
+                "this database has no search index yet",
+                hint="run `regwatch reindex` once (or restart the daemon) to build it",
+            ) from None
         if "fts5" in message or "syntax error" in message or "no such column" in message:
             raise SearchError(f"search {query!r}: {message}", hint=SYNTAX_HINT) from None
         raise

@@ -117,6 +117,11 @@ def make_datasette(path: str | Path) -> Any:
             f"database {path} does not exist yet",
             hint="run `regwatch poll` or start the daemon first",
         )
+    if not _has_view(path):
+        raise StorageError(
+            f"database {path} was made by an older regwatch",
+            hint="run `regwatch reindex` once (or restart the daemon) to bring it up to date",
+        )
     if not pm.is_registered(plugin):
         pm.register(plugin, name="regwatch")
     return Datasette(
@@ -125,6 +130,21 @@ def make_datasette(path: str | Path) -> Any:
         template_dir=str(TEMPLATES),
         settings={"sql_time_limit_ms": 3000, "facet_time_limit_ms": 500},
     )
+
+
+def _has_view(path: Path) -> bool:
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        found = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'view' AND name = 'latest_hits'"
+        ).fetchone()
+    except sqlite3.DatabaseError:
+        return False
+    finally:
+        conn.close()
+    return found is not None
 
 
 def is_loopback(host: str) -> bool:
