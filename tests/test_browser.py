@@ -134,3 +134,11 @@ def test_hits_page_search_and_entity_facet_in_chromium(server, browser, tmp_path
 
     shot = tmp_path / "latest-hits-microsoft.png"
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+
+    # The trends page draws one chart per entity.
+    browser.get(server + "/-/stats?since=2024-01-01&until=2024-03-31&every=week")
+    charts = browser.find_elements(By.CSS_SELECTOR, ".rw-chart")
+    assert [c.text.split(" — ")[0] for c in charts] == ["Microsoft", "Mistral AI", "OpenAI"]
+    assert all(c.find_element(By.TAG_NAME, "svg").is_displayed() for c in charts)
+    shot = tmp_path / "trends.png"
+    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 5_000

@@ -113,9 +113,9 @@ def test_atom_page_per_entity_is_valid(db):
 
 
 def test_trends_page_draws_one_chart_per_entity(db):
-    (page,) = fetch_all(db, "/-/stats?since=2024-01-15&every=month")
+    (page,) = fetch_all(db, "/-/stats?since=2024-01-15&until=2024-03-31&every=month")
     html = page.text
-    assert html.count("<svg") == 3
+    assert html.count("<svg") == 3 and html.count("<rect") == 3 * 3  # Jan, Feb, Mar
     assert "Microsoft</span> — 2 hits" in html
     assert "<title>2024-02: 2</title>" in html
     (bad,) = fetch_all(db, "/-/stats?since=yesterday-ish")

@@ -30,32 +30,38 @@ async def trends(datasette: Any, request: Any) -> Response:
     from watcher.cli import parse_since
 
     since = request.args.get("since") or "90d"
+    until = request.args.get("until") or ""
     by = request.args.get("by") if request.args.get("by") in GROUPS else "entity"
     every = request.args.get("every") if request.args.get("every") in EVERY else "week"
     error, charts = "", []
     try:
-        cutoff = parse_since(since)
+        cutoff, end = parse_since(since), parse_since(until) if until else None
     except BadParameter as exc:
-        error, cutoff = exc.message, parse_since("90d")
+        error, cutoff, end = exc.message, parse_since("90d"), None
     db = datasette.get_database(_database(datasette))
-    rows = await db.execute_fn(lambda conn: hit_counts(conn, since=cutoff, by=by, every=every))
+    rows = await db.execute_fn(
+        lambda conn: hit_counts(conn, since=cutoff, by=by, every=every, until=end)
+    )
     labels, series = pivot(rows, by)
     top = max((n for counts in series.values() for n in counts), default=0) or 1
+    step = max(3, min(14, 900 // max(len(labels), 1)))  # the chart stays about 900px wide
     for name, counts in sorted(series.items(), key=lambda kv: -sum(kv[1])):
         bars = [
-            {"x": i * 14, "h": round(56 * n / top), "n": n, "period": labels[i]}
+            {"x": i * step, "h": round(56 * n / top), "n": n, "period": labels[i]}
             for i, n in enumerate(counts)
         ]
         charts.append({"name": name, "total": sum(counts), "bars": bars})
     context = {
         "since": since,
+        "until": until,
+        "bar": max(step - 2, 1),
         "by": by,
         "every": every,
         "groups": list(GROUPS),
         "everies": EVERY,
         "charts": charts,
         "labels": labels,
-        "width": max(len(labels) * 14, 14),
+        "width": max(len(labels) * step, step),
         "error": error,
         "rows": rows,
         "database": _database(datasette),
