@@ -20,21 +20,24 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-WORDS = ("Commission competition merger digital markets regulation investigation partnership "
-         "cloud software model fine decision market access data protection authority").split()
+WORDS = ["Commission", "competition", "merger", "digital", "markets", "regulation", "investigation", "partnership", "cloud", "software", "model", "fine", "decision", "market", "access", "data", "protection", "authority"]
 
 
 def feed(n: int, items: int, extra: int = 0) -> bytes:
-    parts = [f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
-             f"<title>Feed {n}</title><link>https://feed{n}.example/</link><description>d</description>"]
+    parts = [
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        f"<title>Feed {n}</title><link>https://feed{n}.example/</link><description>d</description>"
+    ]
     for i in range(items + extra):
         words = " ".join(WORDS[(n + i + k) % len(WORDS)] for k in range(60))
         who = ("Microsoft", "OpenAI", "Mistral AI", "Contoso")[(n + i) % 4]
         html = f"<p>{words}</p><p>The <b>{who}</b> case. {words}</p>"
-        parts.append(f"<item><title>{who} item {i} of feed {n}</title>"
-                     f"<link>https://feed{n}.example/{i}</link><guid>f{n}-{i}</guid>"
-                     f"<pubDate>Mon, 26 Feb 2024 10:00:00 +0000</pubDate>"
-                     f"<description>{escape(html)}</description></item>")
+        parts.append(
+            f"<item><title>{who} item {i} of feed {n}</title>"
+            f"<link>https://feed{n}.example/{i}</link><guid>f{n}-{i}</guid>"
+            f"<pubDate>Mon, 26 Feb 2024 10:00:00 +0000</pubDate>"
+            f"<description>{escape(html)}</description></item>"
+        )
     parts.append("</channel></rss>")
     return "".join(parts).encode()
 
@@ -76,9 +79,12 @@ class Farm:
 
 def timed_poll(config: Path) -> tuple[float, str]:
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "watcher", "--config", str(config),
-                          "--log-level", "error", "poll"], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "watcher", "--config", str(config), "--log-level", "error", "poll"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return time.perf_counter() - started, out.strip().splitlines()[-1]
 
 
@@ -97,7 +103,9 @@ def main() -> None:
     config = folder / "regwatch.toml"
     config.write_text("\n".join(lines))
     size = sum(len(b) for b in farm.bodies.values())
-    print(f"{args.feeds} feeds x {args.items} items ({size / 1e6:.1f} MB of XML), database {folder}")
+    print(
+        f"{args.feeds} feeds x {args.items} items ({size / 1e6:.1f} MB of XML), database {folder}"
+    )
     first, summary = timed_poll(config)
     print(f"first poll (everything new):          {first:6.2f} s   {summary}")
     second, summary = timed_poll(config)

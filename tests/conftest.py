@@ -292,3 +292,111 @@ def run_cli() -> Callable[..., Any]:
         return result
 
     return run
+
+
+# -- a database of known hits in five languages (search, output formats, stats, web view) --------
+
+HIT_ITEMS = [
+    # (source, key, title, text, published, [(entity, matched, topics)])
+    (
+        "ec",
+        "ec1",
+        "Commission opens in-depth investigation into Microsoft's investment in Mistral AI",
+        "The Commission will assess the deal under the EU merger control rules.",
+        "2024-02-27T12:00:00+00:00",
+        [("Microsoft", "Microsoft", ["merger"]), ("Mistral AI", "Mistral AI", ["merger"])],
+    ),
+    (
+        "lemonde",
+        "fr1",
+        "La Société Générale salue l'enquête de la Commission européenne sur OpenAI",
+        "Une enquête approfondie sur OpenAI a été ouverte par Bruxelles.",
+        "2024-02-20T08:30:00+00:00",
+        [("OpenAI", "OpenAI", ["antitrust"])],
+    ),
+    (
+        "spiegel",
+        "de1",
+        "Die Kommission prüft die Beteiligung von Microsoft",
+        "Die Kommission's Entscheidung wird im Sommer erwartet. Microsoft äußert sich nicht.",
+        "2024-02-12T09:00:00+00:00",
+        [("Microsoft", "Microsoft", [])],
+    ),
+    (
+        "elpais",
+        "es1",
+        "La Comisión investiga a Mistral AI por la competencia",
+        "La investigación de la Comisión sobre Mistral AI continúa.",
+        "2024-01-16T10:00:00+00:00",
+        [("Mistral AI", "Mistral AI", ["antitrust"])],
+    ),
+    (
+        "corriere",
+        "it1",
+        "Agricoltura: la Commissione approva il piano",
+        "Nessuna società tecnologica è citata.",
+        "2024-02-26T07:00:00+00:00",
+        [],
+    ),
+    (
+        "ec",
+        "ec2",
+        "Agriculture council conclusions",
+        "Merger of two farming cooperatives; control of subsidies.",
+        "2024-02-21T07:00:00+00:00",
+        [],
+    ),
+]
+
+
+def fill_hit_db(path: Path) -> None:
+    """Store HIT_ITEMS in a regwatch database at `path` the way a poll does."""
+    from watcher.store import NewHit, SourceState, Store
+
+    store = Store(path)
+    for source in dict.fromkeys(s for s, *_ in HIT_ITEMS):
+        rows = [
+            {
+                "key": k,
+                "title": t,
+                "link": f"https://{s}.example.org/{k}",
+                "published": p,
+                "text": x,
+            }
+            for s, k, t, x, p, _ in HIT_ITEMS
+            if s == source
+        ]
+        hits = []
+        for s, k, t, x, _p, found in HIT_ITEMS:
+            for entity, matched, topics in found if s == source else []:
+                field, content = ("title", t) if matched in t else ("text", x)
+                start = content.index(matched)
+                hits.append(
+                    NewHit(
+                        k,
+                        entity,
+                        matched,
+                        field,
+                        start,
+                        start + len(matched),
+                        content,
+                        tuple(topics),
+                    )
+                )
+        store.save_poll(
+            SourceState(source, f"https://{source}.example.org/feed"),
+            rows,
+            hits,
+            lambda entity: ["legal-team"],
+            alert=True,
+            http_status=200,
+        )
+    store.close()
+
+
+@pytest.fixture
+def hit_config(make_config: Callable[..., Path]) -> Path:
+    """A config whose database holds HIT_ITEMS (six items, five hits, five languages)."""
+    config = make_config()
+    fill_hit_db(config.parent / "regwatch.db")
+    return config

@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -145,10 +146,24 @@ class Poller:
             http_status=http_status,
         )
 
-    async def poll_all(self, sources: list[Source] | None = None) -> list[PollResult]:
-        """Poll sources concurrently (bounded by defaults.concurrency)."""
+    async def poll_all(
+        self,
+        sources: list[Source] | None = None,
+        on_done: Callable[[PollResult], None] | None = None,
+    ) -> list[PollResult]:
+        """Poll sources concurrently (bounded by defaults.concurrency).
+
+        `on_done(result)` is called as each source finishes (a progress bar's tick).
+        """
         chosen = [s for s in (sources or self.config.sources) if s.enabled]
-        return list(await asyncio.gather(*(self.poll(s) for s in chosen)))
+
+        async def one(source: Source) -> PollResult:
+            result = await self.poll(source)
+            if on_done:
+                on_done(result)
+            return result
+
+        return list(await asyncio.gather(*(one(s) for s in chosen)))
 
 
 class poller_session:

@@ -92,9 +92,46 @@ def _m002_hit_topics(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE hits ADD COLUMN topics TEXT NOT NULL DEFAULT '[]'")
 
 
+def _m030_search(db: sqlite_utils.Database) -> None:
+    # Full-text index over items, kept in step by triggers; existing rows are indexed here.
+    # One statement per execute(): executescript() would commit the migration's transaction.
+    for statement in FTS_SCHEMA:
+        db.execute(statement)
+    db.execute("INSERT INTO items_fts (items_fts) VALUES ('rebuild')")
+    # Covers what ranking a search needs of each match (filters, date), so the rows and
+    # their long texts are not read for thousands of matches.
+    db.execute("CREATE INDEX items_day ON items (id, source, published, discovered)")
+    # What the web view shows: one row per hit with its item (Datasette facets and searches it).
+    db.execute(LATEST_HITS_VIEW)
+
+
+# "content=[items]" is the form sqlite-utils writes and Datasette detects as the table's index.
+FTS_SCHEMA = (
+    "CREATE VIRTUAL TABLE items_fts USING FTS5 (title, text, content=[items], "
+    "content_rowid=[id], tokenize='unicode61 remove_diacritics 2')",
+    "CREATE TRIGGER items_ai AFTER INSERT ON items BEGIN "
+    "INSERT INTO items_fts (rowid, title, text) VALUES (new.id, new.title, new.text); END",
+    "CREATE TRIGGER items_ad AFTER DELETE ON items BEGIN "
+    "INSERT INTO items_fts (items_fts, rowid, title, text) "
+    "VALUES ('delete', old.id, old.title, old.text); END",
+    "CREATE TRIGGER items_au AFTER UPDATE ON items BEGIN "
+    "INSERT INTO items_fts (items_fts, rowid, title, text) "
+    "VALUES ('delete', old.id, old.title, old.text); "
+    "INSERT INTO items_fts (rowid, title, text) VALUES (new.id, new.title, new.text); END",
+)
+
+LATEST_HITS_VIEW = """CREATE VIEW latest_hits AS
+    SELECT h.id, h.entity, i.title, i.link, h.snippet, h.matched, i.source,
+           COALESCE(i.published, i.discovered) AS published, h.topics, h.created,
+           h.item_id
+    FROM hits h JOIN items i ON i.id = h.item_id
+    ORDER BY h.created DESC, COALESCE(i.published, i.discovered) DESC, h.id DESC"""
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_hit_topics", _m002_hit_topics),
+    ("030_search", _m030_search),
 ]
 
 
@@ -371,8 +408,15 @@ class Store:
         since: str | None = None,
         search: str | None = None,
         limit: int | None = 50,
+        topic: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Hits newest first, with their item's title, link, source and date."""
+        """Hits newest first, with their item's title, link, source and date.
+
+        With `search` (full-text, see watcher.search) the hits are ranked by relevance, then
+        date, and each row also has `match`: a snippet with the matching words marked.
+        """
+        from watcher.search import RANK, SNIPPET, fts_errors, fts_query
+
         where, args = [], []
         if entity:
             where.append("h.entity = ? COLLATE NOCASE")
@@ -383,18 +427,41 @@ class Store:
         if since:
             where.append("COALESCE(i.published, h.created) >= ?")
             args.append(since)
-        if search:
-            where.append("(i.title LIKE ? OR i.text LIKE ?)")
-            args += [f"%{search}%", f"%{search}%"]
-        sql = f"""SELECT h.id, h.entity, i.title, i.link, i.source,
+        if topic:
+            where.append(
+                "EXISTS (SELECT 1 FROM json_each(h.topics) t WHERE t.value = ? COLLATE NOCASE)"
+            )
+            args.append(topic)
+        order = "h.created DESC, COALESCE(i.published, i.discovered) DESC, h.id DESC"
+        columns = """h.id, h.entity, i.title, i.link, i.source,
                       COALESCE(i.published, i.discovered) AS published, h.matched, h.field,
-                      h.start, h."end", h.snippet, h.created, h.alerted, h.topics
+                      h.start, h."end", h.snippet, h.created, h.alerted, h.topics"""
+        cut = f" LIMIT {int(limit)}" if limit else ""
+        if search:
+            # Rank, keep the best, then make snippets for those only (a snippet is costly).
+            query = fts_query(search)
+            where.append("items_fts MATCH ?")
+            args.append(query)
+            sql = f"""WITH top AS (
+                    SELECT h.id AS hit_id, {RANK} AS rank,
+                        COALESCE(i.published, i.discovered) AS day
+                    FROM items_fts JOIN items i INDEXED BY items_day ON i.id = items_fts.rowid
+                    JOIN hits h ON h.item_id = i.id
+                    WHERE {" AND ".join(where)}
+                    ORDER BY rank, day DESC, h.id DESC{cut})
+                SELECT {columns}, {SNIPPET} AS match, round(top.rank, 3) AS rank
+                FROM top JOIN hits h ON h.id = top.hit_id JOIN items i ON i.id = h.item_id
+                CROSS JOIN items_fts ON items_fts.rowid = i.id
+                WHERE items_fts MATCH ?
+                ORDER BY top.rank, top.day DESC, h.id DESC"""
+            args.append(query)
+        else:
+            sql = f"""SELECT {columns}
                FROM hits h JOIN items i ON i.id = h.item_id
                {"WHERE " + " AND ".join(where) if where else ""}
-               ORDER BY h.created DESC, COALESCE(i.published, i.discovered) DESC, h.id DESC"""
-        if limit:
-            sql += f" LIMIT {int(limit)}"
-        rows = list(self.db.query(sql, args))
+               ORDER BY {order}{cut}"""
+        with fts_errors(search or ""):
+            rows = list(self.db.query(sql, args))
         for row in rows:
             row["topics"] = json.loads(row["topics"] or "[]")
         return rows

@@ -1,0 +1,144 @@
+"""The web view in a real browser: headless Chromium (Debian's) driven by Selenium.
+
+Starts `regwatch serve` as a real process over a database of known hits, loads the hits
+page, searches, applies an entity facet and saves a screenshot. Skipped, with the reason,
+where Chromium, its driver, Selenium or Datasette is missing: never passed silently.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import free_port, wait_until
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1400,1000",
+]
+
+
+def _responds(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def server(hit_config: Path) -> Iterator[str]:
+    """`regwatch serve` on a free loopback port; its base URL."""
+    pytest.importorskip("datasette", reason="the web extra is not installed: pip install '.[web]'")
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "watcher",
+            "--config",
+            str(hit_config),
+            "serve",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(
+            lambda: _responds(base + "/-/versions.json") or proc.poll() is not None,
+            timeout=30,
+            what="regwatch serve to answer",
+        )
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[object]:
+    """A headless Chromium under Selenium, with a fresh profile."""
+    for path, package in ((CHROMIUM, "chromium"), (DRIVER, "chromium-driver")):
+        if not os.path.exists(path):
+            pytest.skip(f"{path} not found: apt-get install -y {package} (browser test needs it)")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in [*FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=DRIVER))
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def rows_shown(driver) -> list[dict[str, str]]:
+    from selenium.webdriver.common.by import By
+
+    out = []
+    for tr in driver.find_elements(By.CSS_SELECTOR, "table.rows-and-columns tbody tr"):
+        cells = tr.find_elements(By.CSS_SELECTOR, "td")
+        out.append({c.get_attribute("class").split()[0][4:]: c.text for c in cells})
+    return out
+
+
+def test_hits_page_search_and_entity_facet_in_chromium(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    browser.get(server + "/")
+    wait_until(lambda: "/regwatch/latest_hits" in browser.current_url, what="the landing page")
+    assert browser.find_element(By.CSS_SELECTOR, "h1").text.startswith("Latest hits")
+    assert len(rows_shown(browser)) == 5
+    link = browser.find_element(By.LINK_TEXT, "Die Kommission prüft die Beteiligung von Microsoft")
+    assert link.get_attribute("href") == "https://spiegel.example.org/de1"
+    marks = [m.text for m in browser.find_elements(By.CSS_SELECTOR, "td.col-snippet mark")]
+    assert sorted(marks) == ["Microsoft", "Microsoft", "Mistral AI", "Mistral AI", "OpenAI"]
+
+    box = browser.find_element(By.CSS_SELECTOR, "input[name=_search]")
+    box.send_keys("commission")
+    box.submit()
+    wait_until(lambda: "_search=commission" in browser.current_url, what="the search")
+    assert sorted(r["entity"] for r in rows_shown(browser)) == ["Microsoft", "Mistral AI", "OpenAI"]
+
+    facet = browser.find_element(
+        By.CSS_SELECTOR, '.facet-info[data-column="entity"] a[href*="entity=Microsoft"]'
+    )
+    facet.click()
+    wait_until(lambda: "entity=Microsoft" in browser.current_url, what="the entity facet")
+    shown = rows_shown(browser)
+    assert [(r["entity"], r["source"]) for r in shown] == [("Microsoft", "ec")]
+    assert shown[0]["title"].startswith("Commission opens in-depth investigation")
+
+    shot = tmp_path / "latest-hits-microsoft.png"
+    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+
+    # The trends page draws one chart per entity.
+    browser.get(server + "/-/stats?since=2024-01-01&until=2024-03-31&every=week")
+    charts = browser.find_elements(By.CSS_SELECTOR, ".rw-chart")
+    assert [c.text.split(" — ")[0] for c in charts] == ["Microsoft", "Mistral AI", "OpenAI"]
+    assert all(c.find_element(By.TAG_NAME, "svg").is_displayed() for c in charts)
+    shot = tmp_path / "trends.png"
+    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 5_000

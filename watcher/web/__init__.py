@@ -1,0 +1,165 @@
+"""`regwatch serve`: the hit database in Datasette, read-only, configured by regwatch.
+
+Datasette is an optional extra (`pip install 'regwatch[web]'`); nothing here imports it
+until a web view is asked for. The database is opened with `?mode=ro`: the view never
+writes, and it sees the daemon's new hits as they are committed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Any
+
+from watcher.errors import StorageError, WatcherError
+
+TEMPLATES = Path(__file__).with_name("templates")
+INSTALL_HINT = "install the web extra: pip install 'regwatch[web]'"
+
+# The canned queries of the web view; each page has CSV and JSON export like every other.
+QUERIES: dict[str, dict[str, str]] = {
+    "hits_this_week_by_entity": {
+        "title": "Hits this week by entity",
+        "description": "Hits whose item was published (or found) in the last 7 days.",
+        "sql": """SELECT h.entity, COUNT(*) AS hits, COUNT(DISTINCT i.source) AS sources,
+       MAX(COALESCE(i.published, i.discovered)) AS latest
+FROM hits h JOIN items i ON i.id = h.item_id
+WHERE COALESCE(i.published, h.created) >= date('now', '-7 days')
+GROUP BY h.entity ORDER BY hits DESC, h.entity""",
+    },
+    "failing_sources": {
+        "title": "Failing sources",
+        "description": "Sources whose last poll failed, most consecutive failures first.",
+        "sql": """SELECT name, last_status, http_status, failures, last_error, last_poll_at,
+       last_success_at, url
+FROM sources WHERE failures > 0 OR last_status = 'error'
+ORDER BY failures DESC, name""",
+    },
+    "undelivered_alerts": {
+        "title": "Undelivered alerts",
+        "description": "Alerts not sent yet: pending, or failed and waiting for a retry.",
+        "sql": """SELECT d.id, d.channel, d.status, d.attempts, d.last_error, d.created,
+       h.entity, i.title, i.link, i.source
+FROM deliveries d JOIN hits h ON h.id = d.hit_id JOIN items i ON i.id = h.item_id
+WHERE d.status != 'sent' ORDER BY d.created DESC, d.id DESC""",
+    },
+    "hits_per_week": {
+        "title": "Hits per week by entity (last 90 days)",
+        "description": "The numbers behind the chart at /-/stats.",
+        "sql": """SELECT date(substr(COALESCE(i.published, h.created), 1, 10), 'weekday 0',
+            '-6 days') AS week, h.entity, COUNT(*) AS hits
+FROM hits h JOIN items i ON i.id = h.item_id
+WHERE COALESCE(i.published, h.created) >= date('now', '-90 days')
+GROUP BY week, h.entity ORDER BY week, h.entity""",
+    },
+}
+
+
+def web_metadata(db_name: str) -> dict[str, Any]:
+    """Datasette metadata: titles, facets, full-text search and canned queries."""
+    hidden = {"hidden": True}
+    return {
+        "title": "regwatch",
+        "description_html": (
+            '<a href="/">Latest hits</a> · <a href="/-/stats">Trends</a> · '
+            f'<a href="/{db_name}/latest_hits.atom">Atom feed</a> · '
+            f'<a href="/{db_name}">Tables and queries</a>'
+        ),
+        "databases": {
+            db_name: {
+                "title": "regwatch hits",
+                "tables": {
+                    "latest_hits": {
+                        "title": "Latest hits",
+                        "description_html": (
+                            "Every hit, newest first. Search the items' full text (all words "
+                            "must match; accents and case are ignored), filter with the "
+                            "facets, export as CSV or JSON, follow it as an "
+                            f'<a href="/{db_name}/latest_hits.atom">Atom feed</a> (filters '
+                            'included) or see the <a href="/-/stats">trends</a>.'
+                        ),
+                        "facets": [
+                            "entity",
+                            "source",
+                            {"array": "topics"},
+                            {"date": "published"},
+                        ],
+                        "fts_table": "items_fts",
+                        "fts_pk": "item_id",
+                        "size": 50,
+                    },
+                    "items": {"facets": ["source"], "sort_desc": "id"},
+                    "hits": {"facets": ["entity"], "sort_desc": "id"},
+                    "_migrations": hidden,
+                    **{
+                        f"items_fts{suffix}": hidden
+                        for suffix in ("", "_config", "_data", "_docsize", "_idx")
+                    },
+                },
+                "queries": QUERIES,
+            }
+        },
+    }
+
+
+def make_datasette(path: str | Path) -> Any:
+    """A Datasette over the database at `path`, read-only, with regwatch's plugin and pages."""
+    try:
+        from datasette.app import Datasette
+        from datasette.plugins import pm
+    except ImportError:
+        raise WatcherError("the web view needs Datasette", hint=INSTALL_HINT) from None
+    from watcher.web import plugin
+
+    path = Path(path)
+    if not path.exists():
+        raise StorageError(
+            f"database {path} does not exist yet",
+            hint="run `regwatch poll` or start the daemon first",
+        )
+    if not _has_view(path):
+        raise StorageError(
+            f"database {path} was made by an older regwatch",
+            hint="run `regwatch reindex` once (or restart the daemon) to bring it up to date",
+        )
+    if not pm.is_registered(plugin):
+        pm.register(plugin, name="regwatch")
+    return Datasette(
+        [str(path)],
+        metadata=web_metadata(path.stem),
+        template_dir=str(TEMPLATES),
+        settings={"sql_time_limit_ms": 3000, "facet_time_limit_ms": 500},
+    )
+
+
+def _has_view(path: Path) -> bool:
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        found = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'view' AND name = 'latest_hits'"
+        ).fetchone()
+    except sqlite3.DatabaseError:
+        return False
+    finally:
+        conn.close()
+    return found is not None
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost: addresses only this machine reaches."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(path: str | Path, host: str = "127.0.0.1", port: int = 8001) -> None:
+    """Run the web view until interrupted."""
+    ds = make_datasette(path)
+    import uvicorn
+
+    uvicorn.run(ds.app(), host=host, port=port, log_level="warning")

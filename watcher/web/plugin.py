@@ -1,0 +1,126 @@
+"""regwatch's Datasette plugin: landing page, linked titles, marked mentions, Atom, trends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datasette import hookimpl
+from datasette.utils.asgi import Response
+from markupsafe import Markup, escape
+
+from watcher.output import atom_feed, find_mention, parse_topics
+from watcher.stats import EVERY, GROUPS, hit_counts, pivot
+
+ATOM_COLUMNS = {"id", "entity", "title", "link"}
+
+
+def _database(datasette: Any) -> str:
+    return next(name for name in datasette.databases if not name.startswith("_"))
+
+
+async def landing(datasette: Any) -> Response:
+    """`/` is the latest hits."""
+    return Response.redirect(f"/{_database(datasette)}/latest_hits")
+
+
+async def trends(datasette: Any, request: Any) -> Response:
+    """`/-/stats`: hits over time as one bar chart per entity, source or topic."""
+    from click import BadParameter
+
+    from watcher.cli import parse_since
+
+    since = request.args.get("since") or "90d"
+    until = request.args.get("until") or ""
+    by = request.args.get("by") if request.args.get("by") in GROUPS else "entity"
+    every = request.args.get("every") if request.args.get("every") in EVERY else "week"
+    error, charts = "", []
+    try:
+        cutoff, end = parse_since(since), parse_since(until) if until else None
+    except BadParameter as exc:
+        error, cutoff, end = exc.message, parse_since("90d"), None
+    db = datasette.get_database(_database(datasette))
+    rows = await db.execute_fn(
+        lambda conn: hit_counts(conn, since=cutoff, by=by, every=every, until=end)
+    )
+    labels, series = pivot(rows, by)
+    top = max((n for counts in series.values() for n in counts), default=0) or 1
+    step = max(3, min(14, 900 // max(len(labels), 1)))  # the chart stays about 900px wide
+    for name, counts in sorted(series.items(), key=lambda kv: -sum(kv[1])):
+        bars = [
+            {"x": i * step, "h": round(56 * n / top), "n": n, "period": labels[i]}
+            for i, n in enumerate(counts)
+        ]
+        charts.append({"name": name, "total": sum(counts), "bars": bars})
+    context = {
+        "since": since,
+        "until": until,
+        "bar": max(step - 2, 1),
+        "by": by,
+        "every": every,
+        "groups": list(GROUPS),
+        "everies": EVERY,
+        "charts": charts,
+        "labels": labels,
+        "width": max(len(labels) * step, step),
+        "error": error,
+        "rows": rows,
+        "database": _database(datasette),
+    }
+    return Response.html(
+        await datasette.render_template("regwatch_stats.html", context, request=request)
+    )
+
+
+@hookimpl
+def register_routes(datasette: Any) -> list[tuple[str, Any]]:
+    return [(r"^/$", landing), (r"^/-/stats$", trends)]
+
+
+@hookimpl
+def render_cell(row: Any, value: Any, column: str, table: str | None, database: str) -> Any:
+    """Titles link to their source; a hit's snippet shows its mention in <mark>."""
+    if table not in ("latest_hits", "items") or not isinstance(value, str):
+        return None
+    keys = row.keys()
+    if column == "title" and "link" in keys:
+        link = row["link"] or ""
+        if link.startswith(("http://", "https://")):  # never javascript: links from a feed
+            return Markup(f'<a href="{escape(link)}">{escape(value)}</a>')
+    if column == "topics" and value.startswith("["):
+        return ", ".join(parse_topics(value))
+    if column == "snippet" and "matched" in keys:
+        span = find_mention(value, row["matched"] or "")
+        if span:
+            a, b = span
+            return Markup(
+                f"{escape(value[:a])}<mark>{escape(value[a:b])}</mark>{escape(value[b:])}"
+            )
+    return None
+
+
+def _can_render_atom(columns: list[str]) -> bool:
+    return set(columns) >= ATOM_COLUMNS
+
+
+def _render_atom(columns: list[str], rows: list[Any], table: str | None, request: Any) -> Any:
+    filters = "".join(
+        f" — {label} {request.args.get(key)}"
+        for key, label in (
+            ("entity", "entity"),
+            ("source", "source"),
+            ("topics__arraycontains", "topic"),
+            ("_search", "search"),
+        )
+        if request.args.get(key)
+    )
+    feed = atom_feed([dict(zip(columns, r, strict=True)) for r in rows], f"regwatch hits{filters}")
+    return Response(feed, content_type="application/atom+xml; charset=utf-8")
+
+
+@hookimpl
+def register_output_renderer(datasette: Any) -> dict[str, Any]:
+    return {
+        "extension": "atom",
+        "render": _render_atom,
+        "can_render": _can_render_atom,
+    }
