@@ -27,8 +27,16 @@ def now_iso() -> str:
 # -- migrations: append only; each runs once, in its own transaction --------------------------
 
 
+def _execute_each(db: sqlite_utils.Database, script: str) -> None:
+    """Run a DDL script statement by statement: executescript() would commit mid-migration."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
 def _m001_initial(db: sqlite_utils.Database) -> None:
-    db.executescript(
+    _execute_each(
+        db,
         """
         CREATE TABLE sources (
             name TEXT PRIMARY KEY,
@@ -83,7 +91,7 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
             UNIQUE (hit_id, channel)
         );
         CREATE INDEX deliveries_status ON deliveries (status);
-        """
+        """,
     )
 
 
