@@ -91,9 +91,24 @@ def _m002_hit_topics(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE hits ADD COLUMN topics TEXT NOT NULL DEFAULT '[]'")
 
 
+def _m010_source_kinds(db: sqlite_utils.Database) -> None:
+    # items.extra: what a source kind knows beyond title and link, as a JSON object (the
+    # press corner's "reference", "type" and "language"). sources: when the next poll may
+    # run (backoff, Retry-After), where a permanent redirect led, and when a 410 disabled it.
+    db.executescript(
+        """
+        ALTER TABLE items ADD COLUMN extra TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE sources ADD COLUMN next_poll_at TEXT;
+        ALTER TABLE sources ADD COLUMN moved_to TEXT;
+        ALTER TABLE sources ADD COLUMN gone_at TEXT;
+        """
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_hit_topics", _m002_hit_topics),
+    ("010_source_kinds", _m010_source_kinds),
 ]
 
 
@@ -108,6 +123,9 @@ class SourceState:
     body_hash: str | None = None
     first_poll_at: str | None = None
     failures: int = 0
+    next_poll_at: str | None = None  # no poll before this (backoff, Retry-After)
+    moved_to: str | None = None  # where permanent redirects led; polled instead of `url`
+    gone_at: str | None = None  # when a 410 disabled the source
 
 
 @dataclass
@@ -195,6 +213,9 @@ class Store:
             body_hash=r["body_hash"],
             first_poll_at=r["first_poll_at"],
             failures=r["failures"],
+            next_poll_at=r.get("next_poll_at"),
+            moved_to=r.get("moved_to"),
+            gone_at=r.get("gone_at"),
         )
 
     def record_source(
@@ -217,6 +238,9 @@ class Store:
             "http_status": http_status,
             "last_error": error,
             "failures": 0 if ok else state.failures + 1,
+            "next_poll_at": state.next_poll_at,
+            "moved_to": state.moved_to,
+            "gone_at": state.gone_at,
         }
         if ok:
             row.update(
@@ -267,7 +291,7 @@ class Store:
             for item in items:
                 cur = self.db.execute(
                     "INSERT OR IGNORE INTO items (source, key, title, link, published, discovered, "
-                    "text) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "text, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         state.name,
                         item["key"],
@@ -276,6 +300,7 @@ class Store:
                         item["published"],
                         at,
                         item["text"],
+                        json.dumps(item.get("extra") or {}, ensure_ascii=False),
                     ],
                 )
                 if cur.rowcount:
@@ -387,7 +412,8 @@ class Store:
         return list(
             self.db.query(
                 """SELECT s.name, s.url, s.last_poll_at, s.last_status, s.http_status,
-                       s.last_error, s.failures, s.last_success_at,
+                       s.last_error, s.failures, s.last_success_at, s.next_poll_at,
+                       s.moved_to, s.gone_at,
                        (SELECT COUNT(*) FROM items i WHERE i.source = s.name) AS items,
                        (SELECT COUNT(*) FROM hits h JOIN items i ON i.id = h.item_id
                         WHERE i.source = s.name) AS hits
