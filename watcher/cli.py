@@ -114,13 +114,17 @@ def run(ctx: click.Context) -> None:
 
 @cli.command()
 @click.option("--source", "-s", "names", multiple=True, help="Poll only this source (repeatable).")
+@click.option(
+    "--force", is_flag=True, help="Poll sources that are backing off or deferred by Retry-After."
+)
 @click.pass_context
 @reports_errors
-def poll(ctx: click.Context, names: tuple[str, ...]) -> None:
+def poll(ctx: click.Context, names: tuple[str, ...], force: bool = False) -> None:
     """Poll every source once, send alerts, print a summary and exit.
 
     Exits 0 even when some sources failed (they are listed); non-zero only for a
-    config or storage error.
+    config or storage error. A source backing off after errors is skipped ("deferred")
+    unless --force.
 
     Example: regwatch poll --source ec-presscorner
     """
@@ -134,7 +138,7 @@ def poll(ctx: click.Context, names: tuple[str, ...]) -> None:
 
     async def go() -> tuple[list[Any], tuple[int, int]]:
         async with poller_session(config, store) as poller:
-            results = await poller.poll_all(sources)
+            results = await poller.poll_all(sources, force=force)
         return results, await dispatch(store, config.channels)
 
     results, (sent, failed) = asyncio.run(go())
@@ -239,6 +243,9 @@ def sources(ctx: click.Context, fmt: str) -> None:
         status = r.get("last_status") or ""
         if not s.enabled:
             status = "disabled"
+        elif r.get("gone_at"):
+            status = "gone (disabled by HTTP 410)"
+        moved = r.get("moved_to")
         rows.append(
             {
                 "name": s.name,
@@ -249,7 +256,10 @@ def sources(ctx: click.Context, fmt: str) -> None:
                 "failures": r.get("failures", 0),
                 "items": r["items"],
                 "hits": r["hits"],
-                "url": s.url,
+                # A permanent redirect moved it: that is the URL polled now.
+                "url": moved or s.url,
+                "config_url": s.url,
+                "next_poll": r.get("next_poll_at"),
             }
         )
     for name, r in stored.items():  # removed from the config, still in the database
@@ -266,7 +276,7 @@ def sources(ctx: click.Context, fmt: str) -> None:
                 "url": r["url"],
             }
         )
-    cols = ["name", "last_poll", "status", "http", "failures", "items", "hits", "error"]
+    cols = ["name", "last_poll", "status", "http", "failures", "items", "hits", "url", "error"]
     click.echo(render(rows, fmt, cols if fmt == "table" else None))
 
 
@@ -287,7 +297,10 @@ def check(ctx: click.Context) -> None:
     click.echo(f"{len(config.sources)} sources:")
     for s in config.sources:
         state = "" if s.enabled else " (disabled)"
-        click.echo(f"  {s.name:<24} every {_human(s.interval):<6} {s.url}{state}")
+        kind = "" if s.kind == "feed" else f" [{s.kind}{', full text' if s.full_text else ''}]"
+        if s.kind == "feed" and s.full_text:
+            kind = " [full text]"
+        click.echo(f"  {s.name:<24} every {_human(s.interval):<6} {s.url}{kind}{state}")
     click.echo(f"{len(config.entities)} entities:")
     for e in config.entities:
         click.echo(f"  {e.name:<24} {', '.join(e.aliases)}")

@@ -42,6 +42,19 @@ def _first(element: Tag, selector: str) -> Tag | None:
     return element if element.css.match(selector) else None
 
 
+def _date(element: Tag, selector: str) -> str | None:
+    """The first date among the matches, those with a `datetime` attribute first."""
+    nodes = element.select(selector) or [element]
+    for node in sorted(nodes, key=lambda n: not n.get("datetime")):
+        stamp = node.get("datetime")
+        found = parse_date(stamp if isinstance(stamp, str) else None) or parse_date(
+            node.get_text(" ")
+        )
+        if found:
+            return found
+    return None
+
+
 def parse(
     body: bytes, headers: dict[str, str], url: str, source: Source | None = None
 ) -> list[Item]:
@@ -66,13 +79,7 @@ def parse(
         link_el = _first(element, sel.link)
         href = link_el.get("href") if link_el else None
         link = safe_link(href if isinstance(href, str) else None, base)
-        date_el = _first(element, sel.date)
-        published = None
-        if date_el is not None:
-            stamp = date_el.get("datetime")
-            published = parse_date(stamp if isinstance(stamp, str) else None) or parse_date(
-                date_el.get_text(" ")
-            )
+        published = _date(element, sel.date)
         summary_el = _first(element, sel.summary)
         summary = summary_el.decode_contents() if summary_el else ""
         if not title and not link:
