@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sqlite3
 
 import pytest
 
-from conftest import rss
-from watcher.config import load_config
+from conftest import poll_once, rss, source_toml, stored_rows
 from watcher.dates import parse_date
-from watcher.poll import poller_session
-from watcher.store import Store
 
 ECL_ITEM = """
 <article class="ecl-content-item">
@@ -57,40 +52,11 @@ ECL_ITEMS = [
 
 
 def poll(config_path, force=False):
-    config = load_config(config_path)
-    store = Store(config.storage_path)
-
-    async def go():
-        async with poller_session(config, store) as poller:
-            return await poller.poll_all(force=force)
-
-    try:
-        return {r.source: r for r in asyncio.run(go())}
-    finally:
-        store.close()
+    return poll_once(config_path, force)
 
 
 def items_of(config_path, source):
-    db = sqlite3.connect(load_config(config_path).storage_path)
-    db.row_factory = sqlite3.Row
-    rows = db.execute(
-        "SELECT * FROM items WHERE source = ? ORDER BY id", [source]
-    ).fetchall()
-    db.close()
-    return [dict(r) for r in rows]
-
-
-def source_toml(name, url, **keys):
-    lines = [f'[[sources]]\nname = "{name}"\nurl = "{url}"']
-    for key, value in keys.items():
-        if isinstance(value, dict):
-            continue
-        lines.append(f"{key} = {json.dumps(value)}")
-    for key, value in keys.items():
-        if isinstance(value, dict):
-            lines.append(f"[sources.{key}]")
-            lines += [f"{k} = {json.dumps(v)}" for k, v in value.items()]
-    return "\n".join(lines) + "\n"
+    return stored_rows(config_path, "items", source)
 
 
 @pytest.mark.parametrize(

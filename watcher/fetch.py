@@ -98,6 +98,8 @@ def refuse_private(ip: IPAddress) -> str | None:
         ip = ip.ipv4_mapped
     if ip in METADATA:
         return "a cloud metadata address"
+    if ip.is_unspecified:
+        return "the unspecified address"
     if ip.is_loopback:
         return "a loopback address"
     if ip.is_link_local:
