@@ -9,8 +9,8 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from conftest import poll_once, rss, source_toml, stored_rows
+
 from watcher.config import Defaults, load_config
 from watcher.errors import FetchError
 from watcher.fetch import HostLimiter, fetch, make_client, parse_retry_after, refuse_private
@@ -180,7 +180,8 @@ def test_interval_is_clamped_between_a_minute_and_a_day(make_config):
     loaded = load_config(config)
     assert [s.interval for s in loaded.sources] == [60, 86400]
     lowered = make_config(
-        defaults='min_interval = "5s"', extra=source_toml("fast", "https://example.org/a", interval="5s")
+        defaults='min_interval = "5s"',
+        extra=source_toml("fast", "https://example.org/a", interval="5s"),
     )
     assert load_config(lowered).sources[0].interval == 5
 
@@ -192,7 +193,11 @@ def fetch_with(url, guard, max_redirects=5):
     async def go():
         async with make_client(Defaults()) as client:
             return await fetch(
-                client, url, timeout=5, max_redirects=max_redirects, guard=guard,
+                client,
+                url,
+                timeout=5,
+                max_redirects=max_redirects,
+                guard=guard,
                 limiter=HostLimiter(),
             )
 
@@ -238,4 +243,3 @@ def test_redirect_to_a_file_url_is_refused(feed_server):
     feed_server.routes["/go"] = {"status": 302, "headers": {"Location": "file:///etc/passwd"}}
     with pytest.raises(FetchError, match="non-http"):
         fetch_with(feed_server.url("/go"), None)
-

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import FeedServer, poll_once, rss, source_toml, stored_rows
+
 from watcher.config import load_config
 from watcher.daemon import Daemon
 from watcher.store import Store

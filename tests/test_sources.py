@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import poll_once, rss, source_toml, stored_rows
+
 from watcher.dates import parse_date
 
 ECL_ITEM = """
@@ -203,7 +203,9 @@ def document(reference, html):
 def test_presscorner_items_carry_reference_and_match_on_the_document(
     feed_server, make_config, run_cli
 ):
-    feed_server.routes["/presscorner/api/search?language=en&page=1&pagesize=50&documenttype=IP%2CSTATEMENT"] = {
+    feed_server.routes[
+        "/presscorner/api/search?language=en&page=1&pagesize=50&documenttype=IP%2CSTATEMENT"
+    ] = {
         "body": json.dumps(SEARCH),
         "ctype": "application/json",
     }
@@ -270,7 +272,9 @@ def test_presscorner_answer_without_documents_is_a_clear_error(feed_server, make
         "ctype": "text/html",
     }
     config = make_config(
-        extra=source_toml("pc-fr", feed_server.url("/api/search"), kind="presscorner", language="fr")
+        extra=source_toml(
+            "pc-fr", feed_server.url("/api/search"), kind="presscorner", language="fr"
+        )
         + source_toml("pc-en", feed_server.url("/api"), kind="presscorner")
     )
     results = poll(config)
@@ -293,7 +297,11 @@ def test_full_text_matches_on_the_article_main_text_only(feed_server, make_confi
     feed_server.routes["/feed.xml"] = {
         "body": rss(
             [
-                {"title": "Competition news", "link": feed_server.url("/article"), "html": "Short."},
+                {
+                    "title": "Competition news",
+                    "link": feed_server.url("/article"),
+                    "html": "Short.",
+                },
                 {
                     "title": "Other news",
                     "link": feed_server.url("/broken"),
@@ -303,9 +311,7 @@ def test_full_text_matches_on_the_article_main_text_only(feed_server, make_confi
         )
     }
     config = make_config(
-        extra=source_toml(
-            "news", feed_server.url("/feed.xml"), full_text=True, allow_private=True
-        )
+        extra=source_toml("news", feed_server.url("/feed.xml"), full_text=True, allow_private=True)
     )
     result = poll(config)["news"]
     assert result.status == "ok", result.error

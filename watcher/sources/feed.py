@@ -50,21 +50,37 @@ def _entry_html(entry: Any) -> str:
     return best if len(best) > len(summary) else summary
 
 
+def _feedparse(body: bytes, headers: dict[str, str]) -> Any:
+    # Bytes in a stream, never a string: feedparser would read a string as a path or URL.
+    return feedparser.parse(
+        io.BytesIO(body),
+        response_headers=headers,
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
+
+
 def parse(
     body: bytes, headers: dict[str, str], url: str, source: Source | None = None
 ) -> list[Item]:
     """Items of an RSS/Atom document; FetchError when the body is not a feed."""
     refuse_entities(body)
-    # Bytes in a stream, never a string: feedparser would read a string as a path or URL.
-    parsed = feedparser.parse(
-        io.BytesIO(body),
-        response_headers={k.lower(): v for k, v in headers.items()},
-        sanitize_html=False,
-        resolve_relative_uris=False,
-    )
+    lowered = {k.lower(): v for k, v in headers.items()}
+    parsed = _feedparse(body, lowered)
+    if not parsed.get("version") and not parsed.entries and "content-type" in lowered:
+        # A wrong HTTP charset, or text/xml read as us-ascii (RFC 3023) when the document is
+        # UTF-16: let the document's own BOM and declaration decide.
+        retry = _feedparse(body, {**lowered, "content-type": "application/xml"})
+        if retry.get("version") or retry.entries:
+            parsed = retry
     if not parsed.get("version") and not parsed.entries:
         reason = parsed.get("bozo_exception")
         head = body[:512].lstrip().lower()
+        if head.startswith((b"{", b"[")):
+            raise FetchError(
+                "the response is JSON, not an RSS or Atom feed (JSON Feed is not supported)",
+                hint="look for an RSS or Atom address on the site",
+            )
         if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
             raise FetchError(
                 "the response is an HTML page, not an RSS or Atom feed",
