@@ -262,7 +262,7 @@ def test_daemon_stays_up_with_every_hostile_source_at_once(
     servers = []
     urls = {}
     for i, case in enumerate(CASES):
-        server = FeedServer()  # one host each, so the per-host limit does not queue them
+        server = FeedServer()  # a server each: every case serves its own /h
         servers.append(server)
         urls[f"hostile-{i}"], _ = setup_case(case, server, secret, stop_dribble, silent)
     good = FeedServer()

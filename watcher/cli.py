@@ -162,6 +162,11 @@ def poll(ctx: click.Context, names: tuple[str, ...], force: bool = False) -> Non
         f"{sum(r.new_items for r in results)} new items, "
         f"{sum(len(r.hits) for r in results)} hits; alerts: {sent} sent, {failed} failed"
     )
+    deferred = sum(1 for r in results if r.status == "deferred")
+    if deferred:
+        click.echo(
+            f"{deferred} sources deferred (backing off after errors); --force polls them now"
+        )
 
 
 # -- queries ------------------------------------------------------------------------------------

@@ -8,9 +8,10 @@ A page where the item selector matches nothing is an error: the layout changed, 
 
 from __future__ import annotations
 
+import warnings
 from datetime import UTC, datetime
 
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
 from bs4.element import Tag
 
 from watcher.config import Selectors, Source
@@ -31,7 +32,10 @@ def charset_of(headers: dict[str, str]) -> str | None:
 
 def make_soup(body: bytes, headers: dict[str, str]) -> BeautifulSoup:
     """The parsed page; the HTTP charset is a hint that the page's own bytes may overrule."""
-    return BeautifulSoup(body, "lxml", from_encoding=charset_of(headers))
+    with warnings.catch_warnings():
+        # A feed or XML served to an html source is read as HTML on purpose: no warning.
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        return BeautifulSoup(body, "lxml", from_encoding=charset_of(headers))
 
 
 def _first(element: Tag, selector: str) -> Tag | None:
