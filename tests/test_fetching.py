@@ -62,7 +62,9 @@ def test_failing_source_backs_off_then_recovers(feed_server, make_config, run_cl
     assert shown["failures"] == 2 and shown["next_poll"] == second["next_poll_at"]
 
     feed_server.routes["/feed.xml"] = {"body": FEED}
-    result = run_cli(config, "poll", "--force")
+    due = run_cli(config, "poll", "--due")  # cron-style: still backing off
+    assert "1 sources deferred" in due.output and len(feed_server.hits_on("/feed.xml")) == 2
+    result = run_cli(config, "poll")  # by hand: polled now
     assert result.exit_code == 0 and "ok" in result.output
     healed = source_row(config, "eu")
     assert healed["failures"] == 0 and healed["next_poll_at"] is None

@@ -115,16 +115,18 @@ def run(ctx: click.Context) -> None:
 @cli.command()
 @click.option("--source", "-s", "names", multiple=True, help="Poll only this source (repeatable).")
 @click.option(
-    "--force", is_flag=True, help="Poll sources that are backing off or deferred by Retry-After."
+    "--due",
+    is_flag=True,
+    help="Skip sources backing off after errors or deferred by Retry-After (for cron).",
 )
 @click.pass_context
 @reports_errors
-def poll(ctx: click.Context, names: tuple[str, ...], force: bool = False) -> None:
+def poll(ctx: click.Context, names: tuple[str, ...], due: bool = False) -> None:
     """Poll every source once, send alerts, print a summary and exit.
 
     Exits 0 even when some sources failed (they are listed); non-zero only for a
-    config or storage error. A source backing off after errors is skipped ("deferred")
-    unless --force.
+    config or storage error. Sources backing off after errors are polled too, unless
+    --due (the daemon always waits for them).
 
     Example: regwatch poll --source ec-presscorner
     """
@@ -138,7 +140,7 @@ def poll(ctx: click.Context, names: tuple[str, ...], force: bool = False) -> Non
 
     async def go() -> tuple[list[Any], tuple[int, int]]:
         async with poller_session(config, store) as poller:
-            results = await poller.poll_all(sources, force=force)
+            results = await poller.poll_all(sources, force=not due)
         return results, await dispatch(store, config.channels)
 
     results, (sent, failed) = asyncio.run(go())
@@ -165,7 +167,7 @@ def poll(ctx: click.Context, names: tuple[str, ...], force: bool = False) -> Non
     deferred = sum(1 for r in results if r.status == "deferred")
     if deferred:
         click.echo(
-            f"{deferred} sources deferred (backing off after errors); --force polls them now"
+            f"{deferred} sources deferred (backing off after errors); without --due they are polled"
         )
 
 

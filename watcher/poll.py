@@ -189,7 +189,6 @@ class Poller:
                 message += f" (Retry-After: next poll in {exc.retry_after:.0f}s or later)"
             state.next_poll_at = (now + timedelta(seconds=delay)).isoformat(timespec="seconds")
         self.store.record_source(state, status=status, http_status=exc.status, error=message)
-        log.warning("source %s: %s", source.name, message)
         return PollResult(source.name, status, error=message, http_status=exc.status)
 
     def _new_items(self, source: Source, items: list[Item]) -> list[Item]:
