@@ -245,3 +245,18 @@ def test_redirect_to_a_file_url_is_refused(feed_server):
     feed_server.routes["/go"] = {"status": 302, "headers": {"Location": "file:///etc/passwd"}}
     with pytest.raises(FetchError, match="non-http"):
         fetch_with(feed_server.url("/go"), None)
+
+
+def test_address_reached_is_checked_again_after_connecting(feed_server):
+    # DNS rebinding: the name resolved to a public address, the connection reached a private
+    # one. Simulated with a guard that passes the first (DNS) check only.
+    feed_server.routes["/page"] = {"body": "<p>internal</p>"}
+    calls = []
+
+    def rebinding(ip):
+        calls.append(ip)
+        return None if len(calls) == 1 else "a private address"
+
+    with pytest.raises(FetchError, match="it connected to a private address"):
+        fetch_with(feed_server.url("/page"), rebinding)
+    assert len(calls) == 2

@@ -173,24 +173,24 @@ SEARCH = {
             "title": "Commission looks into Microsoft's investment in Mistral AI",
             "leadText": "The Commission has received information.",
             "eventDate": "2024-02-27",
-            "docuType": "IP",
-            "language": "EN",
+            "docutype": {"code": "IP", "description": "Press release"},
+            "languageCode": "EN",
         },
         {
             "refCode": "STATEMENT/24/99",
             "title": "Statement on generative AI",
             "leadText": "A statement.",
             "eventDate": "2024-02-26",
-            "docuType": "STATEMENT",
-            "language": "EN",
+            "docutype": {"code": "STATEMENT", "description": "Statement"},
+            "languageCode": "EN",
         },
         {
             "refCode": "MEX/24/7",
             "title": "Daily news",
             "leadText": "Midday express.",
             "eventDate": "2024-02-26",
-            "docuType": "MEX",
-            "language": "EN",
+            "docutype": {"code": "MEX", "description": "Daily News"},
+            "languageCode": "EN",
         },
     ],
 }
@@ -204,7 +204,7 @@ def test_presscorner_items_carry_reference_and_match_on_the_document(
     feed_server, make_config, run_cli
 ):
     feed_server.routes[
-        "/presscorner/api/search?language=en&page=1&pagesize=50&documenttype=IP%2CSTATEMENT"
+        "/presscorner/api/search?language=en&pagesize=50&pagenumber=1&documentTypeCodes=IP%2CSTATEMENT"
     ] = {
         "body": json.dumps(SEARCH),
         "ctype": "application/json",
@@ -247,11 +247,16 @@ def test_presscorner_items_carry_reference_and_match_on_the_document(
     # Second poll, one new document: only it is fetched.
     SEARCH2 = dict(SEARCH)
     SEARCH2["docuLanguageListResources"] = [
-        {"refCode": "IP/24/2000", "title": "New", "docuType": "IP", "eventDate": "2024-03-01"},
+        {
+            "refCode": "IP/24/2000",
+            "title": "New",
+            "docutype": {"code": "IP"},
+            "eventDate": "2024-03-01",
+        },
         *SEARCH["docuLanguageListResources"],
     ]
     feed_server.routes[
-        "/presscorner/api/search?language=en&page=1&pagesize=50&documenttype=IP%2CSTATEMENT"
+        "/presscorner/api/search?language=en&pagesize=50&pagenumber=1&documentTypeCodes=IP%2CSTATEMENT"
     ]["body"] = json.dumps(SEARCH2)
     before = len(feed_server.requests)
     assert poll(config)["presscorner"].new_items == 1
@@ -263,11 +268,11 @@ def test_presscorner_items_carry_reference_and_match_on_the_document(
 
 
 def test_presscorner_answer_without_documents_is_a_clear_error(feed_server, make_config):
-    feed_server.routes["/api/search?language=fr&page=1&pagesize=50"] = {
+    feed_server.routes["/api/search?language=fr&pagesize=50&pagenumber=1"] = {
         "body": json.dumps({"error": "maintenance"}),
         "ctype": "application/json",
     }
-    feed_server.routes["/api/search?language=en&page=1&pagesize=50"] = {
+    feed_server.routes["/api/search?language=en&pagesize=50&pagenumber=1"] = {
         "body": "<html>maintenance</html>",
         "ctype": "text/html",
     }

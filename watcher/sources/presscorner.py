@@ -4,9 +4,11 @@ The press corner page is a JavaScript application whose HTML holds no news, so t
 reads ``<api>/search`` for the listing and, for each NEW item only,
 ``<api>/documents?reference=IP/24/1234&language=en`` for the document, whose
 ``htmlContent`` becomes the item's text. The source URL is the API root,
-``https://ec.europa.eu/commission/presscorner/api``. The API is undocumented, so field
-names are looked up among the spellings it has used; an answer without a list of
-documents is an error, not "no news".
+``https://ec.europa.eu/commission/presscorner/api``. The API is undocumented: a search
+answer is ``{"docuLanguageListResources": [{"refCode", "title", "leadText", "eventDate",
+"docutype": {"code", "description"}, "languageCode"}, ...]}`` and a document answer
+``{"docuLanguageResource": {"htmlContent", ...}, ...}``; a few other spellings are
+accepted too. An answer without a list of documents is an error, not "no news".
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ LISTS = ("docuLanguageListResources", "items", "results", "documents", "content"
 REFERENCE = ("refCode", "reference", "ref", "refcode")
 TITLE = ("title", "docuTitle", "name")
 DATE = ("eventDate", "publicationDate", "date", "created")
-TYPE = ("docuType", "documentType", "type", "typeCode")
+TYPE = ("docutype", "docuType", "docutypeResource", "documentType", "type")
 SUMMARY = ("leadText", "lead", "summary", "description")
-LANGUAGE = ("language", "languageCode", "lang")
+LANGUAGE = ("languageCode", "language", "lang")
 
 
 def api_root(url: str) -> str:
@@ -45,10 +47,10 @@ def api_root(url: str) -> str:
 
 
 def listing_url(source: Source, url: str) -> str:
-    """The search URL for the source's language and document types."""
-    query = {"language": source.language, "page": "1", "pagesize": str(PAGE_SIZE)}
+    """The search URL for the source's language and document types, newest first."""
+    query = {"language": source.language, "pagesize": str(PAGE_SIZE), "pagenumber": "1"}
     if source.document_types:
-        query["documenttype"] = ",".join(source.document_types)
+        query["documentTypeCodes"] = ",".join(source.document_types)
     return f"{api_root(url)}/search?{urlencode(query)}"
 
 
@@ -68,8 +70,8 @@ def detail_link(root: str, reference: str, language: str) -> str:
 def _field(record: dict[str, Any], names: tuple[str, ...]) -> str:
     for name in names:
         value = record.get(name)
-        if isinstance(value, dict):  # {"code": "IP", "label": "Press release"}
-            value = value.get("code") or value.get("label")
+        if isinstance(value, dict):  # {"code": "IP", "description": "Press release"}
+            value = value.get("code") or value.get("description")
         if isinstance(value, (str, int)) and str(value).strip():
             return str(value).strip()
     return ""
