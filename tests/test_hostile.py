@@ -298,3 +298,17 @@ def test_daemon_stays_up_with_every_hostile_source_at_once(
         for server in servers:
             server.stop()
     assert_secret_nowhere(config_path)
+
+
+def test_entities_in_a_page_read_as_html_are_never_expanded(feed_server, make_config, secret):
+    # An html source parses with lxml's HTML parser: DTD entities stay text, files stay closed.
+    feed_server.routes["/page"] = {"body": xxe(secret), "ctype": "text/html"}
+    selectors = {"item": "item", "title": "title", "summary": "description"}
+    config = make_config(
+        extra=source_toml("page", feed_server.url("/page"), kind="html", selectors=selectors)
+    )
+    result = poll_once(config)["page"]
+    assert result.status == "ok" and result.new_items == 1
+    (item,) = stored_rows(config, "items", "page")
+    assert item["title"] == "Microsoft &xxe;"
+    assert_secret_nowhere(config)

@@ -411,9 +411,8 @@ class Store:
         """One row per stored source with its last poll, status, error, items and hits."""
         return list(
             self.db.query(
-                """SELECT s.name, s.url, s.last_poll_at, s.last_status, s.http_status,
-                       s.last_error, s.failures, s.last_success_at, s.next_poll_at,
-                       s.moved_to, s.gone_at,
+                # s.*: a database not migrated yet (read-only here) still answers.
+                """SELECT s.*,
                        (SELECT COUNT(*) FROM items i WHERE i.source = s.name) AS items,
                        (SELECT COUNT(*) FROM hits h JOIN items i ON i.id = h.item_id
                         WHERE i.source = s.name) AS hits
