@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from watcher.config import MAX_INTERVAL, Config, Source
-from watcher.errors import FetchError
+from watcher.errors import FetchError, StorageError
 from watcher.fetch import Guard, HostLimiter, Response, fetch, make_client, refuse_private
 from watcher.fulltext import add_full_text
 from watcher.match import Matcher, Mention
@@ -80,6 +80,8 @@ class Poller:
         started = time.monotonic()
         try:
             result = await self._poll(source, force)
+        except StorageError:
+            raise  # the database is broken (full disk...): that stops the poll, not one source
         except Exception as exc:  # noqa: BLE001 - one source's bug must not stop the others
             log.exception("source %s: unexpected error", source.name)
             message = f"internal error: {type(exc).__name__}: {exc}"[:500]
