@@ -238,7 +238,11 @@ def hits(
 def sources(ctx: click.Context, fmt: str) -> None:
     """One row per source: last poll, status, error, items and hits.
 
-    Sources in the config that were never polled are listed as "never polled".
+    Sources in the config that were never polled are listed as "never polled". The url
+    column is the URL polled now (after permanent redirects); JSON and CSV add the
+    config_url and, for a source backing off, next_poll.
+
+    Example: regwatch sources --format json
     """
     config = get_config(ctx)
     stored: dict[str, dict[str, Any]] = {}
