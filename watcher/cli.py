@@ -308,9 +308,9 @@ def check(ctx: click.Context) -> None:
     click.echo(f"{len(config.sources)} sources:")
     for s in config.sources:
         state = "" if s.enabled else " (disabled)"
-        kind = "" if s.kind == "feed" else f" [{s.kind}{', full text' if s.full_text else ''}]"
-        if s.kind == "feed" and s.full_text:
-            kind = " [full text]"
+        labels = [s.kind] if s.kind != "feed" else []
+        labels += ["full text"] if s.full_text else []
+        kind = f" [{', '.join(labels)}]" if labels else ""
         click.echo(f"  {s.name:<24} every {_human(s.interval):<6} {s.url}{kind}{state}")
     click.echo(f"{len(config.entities)} entities:")
     for e in config.entities:
