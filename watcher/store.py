@@ -95,14 +95,11 @@ def _m010_source_kinds(db: sqlite_utils.Database) -> None:
     # items.extra: what a source kind knows beyond title and link, as a JSON object (the
     # press corner's "reference", "type" and "language"). sources: when the next poll may
     # run (backoff, Retry-After), where a permanent redirect led, and when a 410 disabled it.
-    db.executescript(
-        """
-        ALTER TABLE items ADD COLUMN extra TEXT NOT NULL DEFAULT '{}';
-        ALTER TABLE sources ADD COLUMN next_poll_at TEXT;
-        ALTER TABLE sources ADD COLUMN moved_to TEXT;
-        ALTER TABLE sources ADD COLUMN gone_at TEXT;
-        """
-    )
+    # One statement per execute(): executescript() would commit the migration's transaction.
+    db.execute("ALTER TABLE items ADD COLUMN extra TEXT NOT NULL DEFAULT '{}'")
+    db.execute("ALTER TABLE sources ADD COLUMN next_poll_at TEXT")
+    db.execute("ALTER TABLE sources ADD COLUMN moved_to TEXT")
+    db.execute("ALTER TABLE sources ADD COLUMN gone_at TEXT")
 
 
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
