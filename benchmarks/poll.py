@@ -20,7 +20,26 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-WORDS = ["Commission", "competition", "merger", "digital", "markets", "regulation", "investigation", "partnership", "cloud", "software", "model", "fine", "decision", "market", "access", "data", "protection", "authority"]
+WORDS = [
+    "Commission",
+    "competition",
+    "merger",
+    "digital",
+    "markets",
+    "regulation",
+    "investigation",
+    "partnership",
+    "cloud",
+    "software",
+    "model",
+    "fine",
+    "decision",
+    "market",
+    "access",
+    "data",
+    "protection",
+    "authority",
+]
 
 
 def feed(n: int, items: int, extra: int = 0) -> bytes:

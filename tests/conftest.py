@@ -132,7 +132,8 @@ class FeedServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        # A short poll interval: shutdown() waits for it, at every test's teardown.
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -400,3 +401,50 @@ def hit_config(make_config: Callable[..., Path]) -> Path:
     config = make_config()
     fill_hit_db(config.parent / "regwatch.db")
     return config
+
+
+def poll_once(config_path: Path, force: bool = False) -> dict[str, Any]:
+    """Poll every source of a config once, in-process; returns {source name: PollResult}."""
+    import asyncio
+
+    from watcher.config import load_config
+    from watcher.poll import poller_session
+    from watcher.store import Store
+
+    config = load_config(config_path)
+    store = Store(config.storage_path)
+
+    async def go() -> list[Any]:
+        async with poller_session(config, store) as poller:
+            return await poller.poll_all(force=force)
+
+    try:
+        return {r.source: r for r in asyncio.run(go())}
+    finally:
+        store.close()
+
+
+def stored_rows(config_path: Path, table: str, source: str | None = None) -> list[dict[str, Any]]:
+    """Rows of `items` (by source) or `sources` (by name) in the config's database."""
+    import sqlite3
+
+    from watcher.config import load_config
+
+    db = sqlite3.connect(load_config(config_path).storage_path)
+    db.row_factory = sqlite3.Row
+    column = "source" if table == "items" else "name"
+    where, args = (f" WHERE {column} = ?", [source]) if source else ("", [])
+    rows = [dict(r) for r in db.execute(f"SELECT * FROM {table}{where} ORDER BY rowid", args)]
+    db.close()
+    return rows
+
+
+def source_toml(name: str, url: str, **keys: Any) -> str:
+    """A [[sources]] table; dict values become sub-tables ([sources.selectors])."""
+    lines = [f'[[sources]]\nname = "{name}"\nurl = "{url}"']
+    lines += [f"{k} = {json.dumps(v)}" for k, v in keys.items() if not isinstance(v, dict)]
+    for key, value in keys.items():
+        if isinstance(value, dict):
+            lines.append(f"[sources.{key}]")
+            lines += [f"{k} = {json.dumps(v)}" for k, v in value.items()]
+    return "\n".join(lines) + "\n"

@@ -134,13 +134,19 @@ def run(ctx: click.Context) -> None:
 @cli.command()
 @config_option
 @click.option("--source", "-s", "names", multiple=True, help="Poll only this source (repeatable).")
+@click.option(
+    "--due",
+    is_flag=True,
+    help="Skip sources backing off after errors or deferred by Retry-After (for cron).",
+)
 @click.pass_context
 @reports_errors
-def poll(ctx: click.Context, names: tuple[str, ...]) -> None:
+def poll(ctx: click.Context, names: tuple[str, ...], due: bool = False) -> None:
     """Poll every source once, send alerts, print a summary and exit.
 
     Exits 0 even when some sources failed (they are listed); non-zero only for a
-    config or storage error.
+    config or storage error. Sources backing off after errors are polled too, unless
+    --due (the daemon always waits for them).
 
     Example: regwatch poll --source ec-presscorner
     """
@@ -158,7 +164,7 @@ def poll(ctx: click.Context, names: tuple[str, ...]) -> None:
 
     async def go(advance: Callable[[int], None]) -> tuple[list[Any], tuple[int, int]]:
         async with poller_session(config, store) as poller:
-            results = await poller.poll_all(sources, on_done=lambda _result: advance(1))
+            results = await poller.poll_all(sources, force=not due, on_done=lambda _r: advance(1))
         return results, await dispatch(store, config.channels)
 
     # A bar only where it helps: many sources (a first poll takes a while), on a terminal.
@@ -184,6 +190,11 @@ def poll(ctx: click.Context, names: tuple[str, ...]) -> None:
         f"{sum(r.new_items for r in results)} new items, "
         f"{sum(len(r.hits) for r in results)} hits; alerts: {sent} sent, {failed} failed"
     )
+    deferred = sum(1 for r in results if r.status == "deferred")
+    if deferred:
+        click.echo(
+            f"{deferred} sources deferred (backing off after errors); without --due they are polled"
+        )
 
 
 # -- queries ------------------------------------------------------------------------------------
@@ -397,7 +408,11 @@ def reindex(ctx: click.Context) -> None:
 def sources(ctx: click.Context, fmt: str) -> None:
     """One row per source: last poll, status, error, items and hits.
 
-    Sources in the config that were never polled are listed as "never polled".
+    Sources in the config that were never polled are listed as "never polled". The url
+    column is the URL polled now (after permanent redirects); JSON and CSV add the
+    config_url and, for a source backing off, next_poll.
+
+    Example: regwatch sources --format json
     """
     config = get_config(ctx)
     stored: dict[str, dict[str, Any]] = {}
@@ -409,6 +424,9 @@ def sources(ctx: click.Context, fmt: str) -> None:
         status = r.get("last_status") or ""
         if not s.enabled:
             status = "disabled"
+        elif r.get("gone_at"):
+            status = "gone (disabled by HTTP 410)"
+        moved = r.get("moved_to")
         rows.append(
             {
                 "name": s.name,
@@ -419,7 +437,10 @@ def sources(ctx: click.Context, fmt: str) -> None:
                 "failures": r.get("failures", 0),
                 "items": r["items"],
                 "hits": r["hits"],
-                "url": s.url,
+                # A permanent redirect moved it: that is the URL polled now.
+                "url": moved or s.url,
+                "config_url": s.url,
+                "next_poll": r.get("next_poll_at"),
             }
         )
     for name, r in stored.items():  # removed from the config, still in the database
@@ -436,7 +457,7 @@ def sources(ctx: click.Context, fmt: str) -> None:
                 "url": r["url"],
             }
         )
-    cols = ["name", "last_poll", "status", "http", "failures", "items", "hits", "error"]
+    cols = ["name", "last_poll", "status", "http", "failures", "items", "hits", "url", "error"]
     click.echo(render(rows, fmt, cols if fmt == "table" else None))
 
 
@@ -490,7 +511,10 @@ def check(ctx: click.Context) -> None:
     click.echo(f"{len(config.sources)} sources:")
     for s in config.sources:
         state = "" if s.enabled else " (disabled)"
-        click.echo(f"  {s.name:<24} every {_human(s.interval):<6} {s.url}{state}")
+        labels = [s.kind] if s.kind != "feed" else []
+        labels += ["full text"] if s.full_text else []
+        kind = f" [{', '.join(labels)}]" if labels else ""
+        click.echo(f"  {s.name:<24} every {_human(s.interval):<6} {s.url}{kind}{state}")
     click.echo(f"{len(config.entities)} entities:")
     for e in config.entities:
         click.echo(f"  {e.name:<24} {', '.join(e.aliases)}")

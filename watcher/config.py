@@ -36,6 +36,9 @@ DEFAULTS: Spec = {
     "max_redirects": (int, False),
     "concurrency": (int, False),
     "alert_first_poll": (bool, False),
+    "per_host": (int, False),
+    "min_interval": (str, False),
+    "allow_private": (bool, False),
 }
 SOURCE: Spec = {
     "name": (str, True),
@@ -44,7 +47,23 @@ SOURCE: Spec = {
     "alert_first_poll": (bool, False),
     "enabled": (bool, False),
     "tags": ([str], False),
+    "kind": (str, False),
+    "selectors": (dict, False),
+    "language": (str, False),
+    "document_types": ([str], False),
+    "full_text": (bool, False),
+    "allow_private": (bool, False),
 }
+SELECTORS: Spec = {
+    "item": (str, False),
+    "title": (str, False),
+    "link": (str, False),
+    "date": (str, False),
+    "summary": (str, False),
+}
+KINDS = ("feed", "html", "presscorner")
+MIN_INTERVAL = 60.0  # the politeness floor of a source's interval
+MAX_INTERVAL = 24 * 3600.0  # and its ceiling
 ENTITY: Spec = {"name": (str, True), "aliases": ([str], True)}
 CHANNEL: Spec = {
     "name": (str, True),
@@ -63,6 +82,20 @@ class Defaults:
     max_redirects: int = 5
     concurrency: int = 20
     alert_first_poll: bool = False
+    per_host: int = 2
+    min_interval: float = MIN_INTERVAL
+    allow_private: bool = False
+
+
+@dataclass(frozen=True)
+class Selectors:
+    """CSS selectors of an html source; the defaults fit Europa Component Library listings."""
+
+    item: str = "article.ecl-content-item"
+    title: str = ".ecl-content-block__title a, .ecl-content-block__title"
+    link: str = ".ecl-content-block__title a[href], a[href]"
+    date: str = "time[datetime], time, .ecl-content-block__primary-meta-item"
+    summary: str = ".ecl-content-block__description"
 
 
 @dataclass(frozen=True)
@@ -73,6 +106,12 @@ class Source:
     alert_first_poll: bool = False
     enabled: bool = True
     tags: tuple[str, ...] = ()
+    kind: str = "feed"
+    selectors: Selectors = Selectors()
+    language: str = "en"
+    document_types: tuple[str, ...] = ()
+    full_text: bool = False
+    allow_private: bool = False
 
 
 @dataclass(frozen=True)
@@ -240,7 +279,7 @@ def parse_config(
         db_path = path.parent / db_path
 
     d = check.table(raw.get("defaults", {}), DEFAULTS, "defaults.")
-    for key in ("max_bytes", "max_redirects", "concurrency"):
+    for key in ("max_bytes", "max_redirects", "concurrency", "per_host"):
         if key in d and d[key] < (0 if key == "max_redirects" else 1):
             raise check.fail(f"defaults.{key}", "must be a positive number")
     defaults = Defaults(
@@ -250,6 +289,11 @@ def parse_config(
         max_redirects=d.get("max_redirects", Defaults.max_redirects),
         concurrency=d.get("concurrency", Defaults.concurrency),
         alert_first_poll=d.get("alert_first_poll", Defaults.alert_first_poll),
+        per_host=d.get("per_host", Defaults.per_host),
+        min_interval=check.duration(
+            d.get("min_interval"), "defaults.min_interval", Defaults.min_interval
+        ),
+        allow_private=d.get("allow_private", Defaults.allow_private),
     )
 
     sources = []
@@ -258,14 +302,32 @@ def parse_config(
         check.table(s, SOURCE, at)
         if not re.match(r"^https?://", s["url"], re.I):
             raise check.fail(at + "url", f"{s['url']!r} is not an http:// or https:// URL")
+        kind = s.get("kind", "feed")
+        if kind not in KINDS:
+            close = difflib.get_close_matches(kind, KINDS, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "kinds: " + ", ".join(KINDS)
+            raise check.fail(at + "kind", f"unknown source kind {kind!r}", hint)
+        if "selectors" in s and kind != "html":
+            raise check.fail(at + "selectors", 'only sources of kind = "html" take selectors')
+        for key in ("language", "document_types"):
+            if key in s and kind != "presscorner":
+                raise check.fail(at + key, 'only sources of kind = "presscorner" take ' + key)
+        interval = check.duration(s.get("interval"), at + "interval", defaults.interval)
         sources.append(
             Source(
                 name=s["name"],
                 url=s["url"],
-                interval=check.duration(s.get("interval"), at + "interval", defaults.interval),
+                # Politeness: never more often than the floor, never less than once a day.
+                interval=min(max(interval, defaults.min_interval), MAX_INTERVAL),
                 alert_first_poll=s.get("alert_first_poll", defaults.alert_first_poll),
                 enabled=s.get("enabled", True),
                 tags=tuple(s.get("tags", ())),
+                kind=kind,
+                selectors=_selectors(check, s.get("selectors", {}), at + "selectors."),
+                language=s.get("language", "en").lower(),
+                document_types=tuple(t.upper() for t in s.get("document_types", ())),
+                full_text=s.get("full_text", False),
+                allow_private=s.get("allow_private", defaults.allow_private),
             )
         )
     check.unique([s.name for s in sources], "sources")
@@ -319,6 +381,19 @@ def parse_config(
         entities=tuple(entities),
         channels=tuple(channels),
     )
+
+
+def _selectors(check: _Checker, raw: dict[str, Any], where: str) -> Selectors:
+    """The html selectors, each compiled once here so a typo stops start-up, not a poll."""
+    import soupsieve
+
+    check.table(raw, SELECTORS, where)
+    for key, value in raw.items():
+        try:
+            soupsieve.compile(value)
+        except Exception as exc:  # noqa: BLE001 - soupsieve raises several kinds
+            raise check.fail(where + key, f"{value!r} is not a CSS selector: {exc}") from None
+    return Selectors(**raw)
 
 
 def _check_apprise_url(url: str, check: _Checker, where: str) -> None:

@@ -32,8 +32,18 @@ class StorageError(WatcherError):
 
 
 class FetchError(WatcherError):
-    """One source failed; `status` is the HTTP status when there was one."""
+    """One source failed; `status` is the HTTP status when there was one.
 
-    def __init__(self, message: str, status: int | None = None, hint: str = "") -> None:
+    `retry_after` is the delay in seconds a 429 or 503 asked for (Retry-After), if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        hint: str = "",
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message, hint)
         self.status = status
+        self.retry_after = retry_after

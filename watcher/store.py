@@ -100,6 +100,17 @@ def _m002_hit_topics(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE hits ADD COLUMN topics TEXT NOT NULL DEFAULT '[]'")
 
 
+def _m010_source_kinds(db: sqlite_utils.Database) -> None:
+    # items.extra: what a source kind knows beyond title and link, as a JSON object (the
+    # press corner's "reference", "type" and "language"). sources: when the next poll may
+    # run (backoff, Retry-After), where a permanent redirect led, and when a 410 disabled it.
+    # One statement per execute(): executescript() would commit the migration's transaction.
+    db.execute("ALTER TABLE items ADD COLUMN extra TEXT NOT NULL DEFAULT '{}'")
+    db.execute("ALTER TABLE sources ADD COLUMN next_poll_at TEXT")
+    db.execute("ALTER TABLE sources ADD COLUMN moved_to TEXT")
+    db.execute("ALTER TABLE sources ADD COLUMN gone_at TEXT")
+
+
 def _m030_search(db: sqlite_utils.Database) -> None:
     # Full-text index over items, kept in step by triggers; existing rows are indexed here.
     # One statement per execute(): executescript() would commit the migration's transaction.
@@ -139,6 +150,7 @@ LATEST_HITS_VIEW = """CREATE VIEW latest_hits AS
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_hit_topics", _m002_hit_topics),
+    ("010_source_kinds", _m010_source_kinds),
     ("030_search", _m030_search),
 ]
 
@@ -154,6 +166,9 @@ class SourceState:
     body_hash: str | None = None
     first_poll_at: str | None = None
     failures: int = 0
+    next_poll_at: str | None = None  # no poll before this (backoff, Retry-After)
+    moved_to: str | None = None  # where permanent redirects led; polled instead of `url`
+    gone_at: str | None = None  # when a 410 disabled the source
 
 
 @dataclass
@@ -253,6 +268,9 @@ class Store:
             body_hash=r["body_hash"],
             first_poll_at=r["first_poll_at"],
             failures=r["failures"],
+            next_poll_at=r.get("next_poll_at"),
+            moved_to=r.get("moved_to"),
+            gone_at=r.get("gone_at"),
         )
 
     def record_source(
@@ -275,6 +293,9 @@ class Store:
             "http_status": http_status,
             "last_error": error,
             "failures": 0 if ok else state.failures + 1,
+            "next_poll_at": state.next_poll_at,
+            "moved_to": state.moved_to,
+            "gone_at": state.gone_at,
         }
         if ok:
             row.update(
@@ -326,7 +347,7 @@ class Store:
             for item in items:
                 cur = self.db.execute(
                     "INSERT OR IGNORE INTO items (source, key, title, link, published, discovered, "
-                    "text) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "text, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         state.name,
                         item["key"],
@@ -335,6 +356,7 @@ class Store:
                         item["published"],
                         at,
                         item["text"],
+                        json.dumps(item.get("extra") or {}, ensure_ascii=False),
                     ],
                 )
                 if cur.rowcount:
@@ -478,8 +500,8 @@ class Store:
         """One row per stored source with its last poll, status, error, items and hits."""
         return list(
             self.db.query(
-                """SELECT s.name, s.url, s.last_poll_at, s.last_status, s.http_status,
-                       s.last_error, s.failures, s.last_success_at,
+                # s.*: a database not migrated yet (read-only here) still answers.
+                """SELECT s.*,
                        (SELECT COUNT(*) FROM items i WHERE i.source = s.name) AS items,
                        (SELECT COUNT(*) FROM hits h JOIN items i ON i.id = h.item_id
                         WHERE i.source = s.name) AS hits
