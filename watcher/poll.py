@@ -53,11 +53,11 @@ class Poller:
         self.config = config
         self.store = store
         self.client = client
-        self.matcher = matcher or Matcher(config.entities)
+        self.matcher = matcher or Matcher(config.entities, config.topics)
         self._pool: asyncio.Semaphore | None = None
 
-    def channels_for(self, entity: str) -> list[str]:
-        return [c.name for c in self.config.channels if c.wants(entity)]
+    def channels_for(self, entity: str, topics: tuple[str, ...] = ()) -> list[str]:
+        return [c.name for c in self.config.channels if c.wants(entity, topics)]
 
     async def poll(self, source: Source) -> PollResult:
         """Poll one source; failures are recorded on the source, never raised."""
@@ -129,10 +129,7 @@ class Poller:
             }
             for i in new
         ]
-        hits = [
-            NewHit(i.key, m.entity, m.matched, m.field, m.start, m.end, m.snippet, m.topics)
-            for i, m in found
-        ]
+        hits = [new_hit(i.key, m) for i, m in found]
         hit_ids = self.store.save_poll(
             state, rows, hits, self.channels_for, alert=alert, http_status=http_status
         )
@@ -150,6 +147,24 @@ class Poller:
         """Poll sources concurrently (bounded by defaults.concurrency)."""
         chosen = [s for s in (sources or self.config.sources) if s.enabled]
         return list(await asyncio.gather(*(self.poll(s) for s in chosen)))
+
+
+def new_hit(item_key: str, m: Mention) -> NewHit:
+    """The row to store for a mention found in the item with this key."""
+    return NewHit(
+        item_key,
+        m.entity,
+        m.matched,
+        m.field,
+        m.start,
+        m.end,
+        m.snippet,
+        m.topics,
+        alias=m.alias,
+        kind=m.kind,
+        confirmed_by=m.confirmed_by,
+        marked=m.marked,
+    )
 
 
 class poller_session:

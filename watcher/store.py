@@ -91,9 +91,25 @@ def _m002_hit_topics(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE hits ADD COLUMN topics TEXT NOT NULL DEFAULT '[]'")
 
 
+def _m050_hit_details(db: sqlite_utils.Database) -> None:
+    # Why a hit matched (configured alias, its kind, the context term that confirmed a weak
+    # alias, the snippet with the mention marked) and what `regwatch rematch` learnt later.
+    for column in (
+        "alias TEXT",
+        "kind TEXT NOT NULL DEFAULT 'alias'",
+        "confirmed_by TEXT",
+        "marked TEXT",
+        "retroactive INTEGER NOT NULL DEFAULT 0",
+        "unmatched_at TEXT",
+    ):
+        # One statement each: executescript would commit the migration's transaction early.
+        db.execute(f"ALTER TABLE hits ADD COLUMN {column}")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_hit_topics", _m002_hit_topics),
+    ("050_hit_details", _m050_hit_details),
 ]
 
 
@@ -122,6 +138,10 @@ class NewHit:
     end: int
     snippet: str
     topics: tuple[str, ...] = ()
+    alias: str | None = None  # the configured alias that matched
+    kind: str = "alias"  # "alias", "exact_alias" or "weak_alias"
+    confirmed_by: str | None = None  # context term that confirmed a weak alias
+    marked: str | None = None  # snippet with the mention marked «like this»
 
 
 class Store:
@@ -250,14 +270,14 @@ class Store:
         state: SourceState,
         items: list[dict[str, Any]],
         hits: list[NewHit],
-        channels_for: Callable[[str], list[str]],
+        channels_for: Callable[[str, tuple[str, ...]], list[str]],
         *,
         alert: bool,
         http_status: int | None,
     ) -> list[int]:
         """Store a poll's new items, hits, deliveries and source state in one transaction.
 
-        Returns the new hit ids. `channels_for(entity)` names the channels that get a delivery
+        Returns the new hit ids. `channels_for(entity, topics)` names the channels that get a delivery
         for a hit; with `alert` false (a new source's first poll) no delivery is created.
         """
         at = now_iso()
@@ -283,26 +303,10 @@ class Store:
             for hit in hits:
                 if hit.item_key not in ids:
                     continue
-                cur = self.db.execute(
-                    'INSERT INTO hits (item_id, entity, matched, field, start, "end", snippet, '
-                    "created, alerted, topics) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        ids[hit.item_key],
-                        hit.entity,
-                        hit.matched,
-                        hit.field,
-                        hit.start,
-                        hit.end,
-                        hit.snippet,
-                        at,
-                        int(alert),
-                        json.dumps(list(hit.topics)),
-                    ],
-                )
-                hit_id = int(cur.lastrowid or 0)
+                hit_id = self.insert_hit(ids[hit.item_key], hit, at, alerted=alert)
                 hit_ids.append(hit_id)
                 if alert:
-                    for channel in channels_for(hit.entity):
+                    for channel in channels_for(hit.entity, hit.topics):
                         self.db.execute(
                             "INSERT INTO deliveries (hit_id, channel, status, created, updated) "
                             "VALUES (?, ?, 'pending', ?, ?)",
@@ -310,6 +314,34 @@ class Store:
                         )
             self.record_source(state, status="ok", http_status=http_status, at=at)
         return hit_ids
+
+    def insert_hit(
+        self, item_id: int, hit: NewHit, at: str, *, alerted: bool, retroactive: bool = False
+    ) -> int:
+        """Insert one hit row (inside the caller's transaction); returns its id."""
+        cur = self.db.execute(
+            'INSERT INTO hits (item_id, entity, matched, field, start, "end", snippet, created, '
+            "alerted, topics, alias, kind, confirmed_by, marked, retroactive) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                item_id,
+                hit.entity,
+                hit.matched,
+                hit.field,
+                hit.start,
+                hit.end,
+                hit.snippet,
+                at,
+                int(alerted),
+                json.dumps(list(hit.topics)),
+                hit.alias,
+                hit.kind,
+                hit.confirmed_by,
+                hit.marked,
+                int(retroactive),
+            ],
+        )
+        return int(cur.lastrowid or 0)
 
     # -- deliveries ------------------------------------------------------------------------------
 

@@ -1,0 +1,147 @@
+"""Text normalisation for matching, with a map back to the original offsets.
+
+Two forms: `fold` (NFKC, case folding, accents removed) for aliases, context and topic
+terms, and `exact` (NFKC only) for exact aliases and exact context. Both unify typographic
+apostrophes, quotes and hyphens, drop soft hyphens and zero-width characters, and turn any
+run of whitespace (line breaks, non-breaking spaces) into one space.
+
+Most text needs no offset map: a translation table does the work in C, and the map is
+built, character cluster by cluster, only when a character changes length (ß -> ss, a
+soft hyphen, a combining accent, a ligature) or whitespace runs are folded.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+# Characters that vanish: soft hyphen, zero-width space/joiners, word joiner, BOM.
+_DROP = "\u00ad\u200b\u200c\u200d\u2060\ufeff\u180e"
+_APOSTROPHES = "\u2019\u2018\u02bc\u02bb\u201b\u00b4\u0060\u2032\uff07"
+_QUOTES = "\u201c\u201d\u201e\u201f\u00ab\u00bb\u2033\u301d\u301e\uff02"
+_HYPHENS = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
+# Where the translation tables are precomputed; rarer characters take the slow path.
+_TABLE_RANGES = ((0x0000, 0x3000), (0xFB00, 0xFB07), (0xFF00, 0xFFF0))
+
+
+def _unify(ch: str) -> str:
+    if ch in _DROP:
+        return ""
+    if ch in _APOSTROPHES:
+        return "'"
+    if ch in _QUOTES:
+        return '"'
+    if ch in _HYPHENS:
+        return "-"
+    if ch.isspace():
+        return " "
+    return ch
+
+
+def _strip_marks(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+@lru_cache(maxsize=8192)
+def _fold_piece(piece: str) -> str:
+    """One character cluster (a base and its combining marks) in folded form."""
+    unified = "".join(_unify(c) for c in piece)
+    out = _strip_marks(unified).casefold()
+    # Case folding and compatibility mapping can produce more marks ("İ" -> "i̇").
+    return "".join(_unify(c) for c in _strip_marks(unicodedata.normalize("NFKC", out)))
+
+
+@lru_cache(maxsize=8192)
+def _exact_piece(piece: str) -> str:
+    """One character cluster in exact form (compatibility-normalised, case kept)."""
+    return "".join(_unify(c) for c in unicodedata.normalize("NFKC", "".join(map(_unify, piece))))
+
+
+def _table(convert: object) -> tuple[dict[int, str], re.Pattern[str]]:
+    """A str.translate table for length-1 changes, and a pattern finding what it can't do."""
+    table: dict[int, str] = {}
+    special: list[str] = []
+    for lo, hi in _TABLE_RANGES:
+        for code in range(lo, hi):
+            ch = chr(code)
+            out = convert(ch)  # type: ignore[operator]
+            if len(out) == 1 and not unicodedata.combining(ch):
+                if out != ch:
+                    table[code] = out
+            else:
+                special.append(re.escape(ch))
+    pattern = re.compile(
+        "[" + "".join(special) + r"\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+        r"\u3000-\ufaff\ufb07-\ufeff\ufff0-\U0010ffff]"
+    )
+    return table, pattern
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """Normalised text and, when it differs in length, each character's original span."""
+
+    text: str
+    starts: tuple[int, ...] | None = None  # original start of the cluster giving char i
+    ends: tuple[int, ...] | None = None  # original end of that cluster
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """The original [start, end) of the normalised [start, end)."""
+        if self.starts is None or self.ends is None:
+            return start, end
+        return self.starts[start], self.ends[end - 1]
+
+
+class Normalizer:
+    """One normalisation form: `fold` or `exact`."""
+
+    def __init__(self, convert: object) -> None:
+        self.convert = convert
+        self._tables: tuple[dict[int, str], re.Pattern[str]] | None = None
+
+    def __call__(self, text: str) -> Normalized:
+        """Normalise `text`, keeping a map to its offsets when the length changes."""
+        if self._tables is None:  # built on first use: ~50 ms a CLI command may not need
+            self._tables = _table(self.convert)
+        table, special = self._tables
+        # An ASCII character never changes length, so ASCII text skips the search.
+        if text.isascii() or not special.search(text):
+            out = text.translate(table)
+            if "  " not in out:
+                return Normalized(out)
+        return self._mapped(text)
+
+    def term(self, text: str) -> str:
+        """A config term in this form, trimmed (aliases, context and topic terms)."""
+        return self._mapped(text).text.strip()  # short: no need to build the tables
+
+    def _mapped(self, text: str) -> Normalized:
+        out: list[str] = []
+        starts: list[int] = []
+        ends: list[int] = []
+        i, n = 0, len(text)
+        while i < n:
+            j = i + 1
+            while j < n and unicodedata.combining(text[j]):
+                j += 1
+            piece = self.convert(text[i:j])  # type: ignore[operator]
+            for ch in piece:
+                if ch == " " and out and out[-1] == " ":
+                    ends[-1] = j  # a whitespace run becomes one space covering it all
+                    continue
+                out.append(ch)
+                starts.append(i)
+                ends.append(j)
+            i = j
+        return Normalized("".join(out), tuple(starts), tuple(ends))
+
+
+def is_word_char(ch: str) -> bool:
+    """Letters, digits and underscore: what an alias may not touch on either side."""
+    return ch.isalnum() or ch == "_"
+
+
+fold = Normalizer(_fold_piece)
+exact = Normalizer(_exact_piece)
