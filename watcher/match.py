@@ -216,18 +216,18 @@ class Matcher:
                 continue
             content = fields[o.field]
             mentions[owner] = Mention(
-                    entity=entity,
-                    matched=o.found,
-                    field=o.field,
-                    start=o.start,
-                    end=o.end,
-                    snippet=make_snippet(content, o.start, o.end),
-                    topics=topic_names,
-                    alias=o.term.term,
-                    kind=role,
-                    confirmed_by=confirmed.found if role == "weak_alias" and confirmed else None,
-                    marked=mark_snippet(content, o.start, o.end),
-                )
+                entity=entity,
+                matched=o.found,
+                field=o.field,
+                start=o.start,
+                end=o.end,
+                snippet=make_snippet(content, o.start, o.end),
+                topics=topic_names,
+                alias=o.term.term,
+                kind=role,
+                confirmed_by=confirmed.found if role == "weak_alias" and confirmed else None,
+                marked=mark_snippet(content, o.start, o.end),
+            )
         result.mentions = [mentions[i] for i in sorted(mentions)]  # in config order
         return result
 

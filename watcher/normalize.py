@@ -73,7 +73,9 @@ def _table(convert: object) -> tuple[dict[int, str], re.Pattern[str]]:
             else:
                 special.append(re.escape(ch))
     pattern = re.compile(
-        "[" + "".join(special) + r"\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+        "["
+        + "".join(special)
+        + r"\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
         r"\u3000-\ufaff\ufb07-\ufeff\ufff0-\U0010ffff]"
     )
     return table, pattern

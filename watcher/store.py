@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -406,7 +406,8 @@ class Store:
             args += [f"%{search}%", f"%{search}%"]
         sql = f"""SELECT h.id, h.entity, i.title, i.link, i.source,
                       COALESCE(i.published, i.discovered) AS published, h.matched, h.field,
-                      h.start, h."end", h.snippet, h.created, h.alerted, h.topics
+                      h.start, h."end", h.snippet, h.created, h.alerted, h.topics,
+                      h.marked, h.alias, h.kind, h.confirmed_by, h.retroactive, h.unmatched_at
                FROM hits h JOIN items i ON i.id = h.item_id
                {"WHERE " + " AND ".join(where) if where else ""}
                ORDER BY h.created DESC, COALESCE(i.published, i.discovered) DESC, h.id DESC"""
@@ -426,3 +427,59 @@ class Store:
                 FROM sources s ORDER BY s.name"""
             )
         )
+
+    # -- matching details and rematch -------------------------------------------------------------
+
+    def hit_details(self, hit_id: int) -> dict[str, Any] | None:
+        """One hit with everything `regwatch explain` shows, or None if there is no such hit."""
+        rows = list(
+            self.db.query(
+                """SELECT h.*, i.title, i.text, i.link, i.source, i.published, i.discovered
+                FROM hits h JOIN items i ON i.id = h.item_id WHERE h.id = ?""",
+                [hit_id],
+            )
+        )
+        return rows[0] if rows else None
+
+    def items_since(self, since: str | None, batch: int = 500) -> Iterator[list[dict[str, Any]]]:
+        """Stored items published (or discovered) since `since`, in batches, oldest first."""
+        where = "WHERE COALESCE(published, discovered) >= ?" if since else ""
+        last = 0
+        while True:
+            rows = list(
+                self.db.query(
+                    f"""SELECT id, source, title, text, link FROM items
+                    {where + " AND" if where else "WHERE"} id > ? ORDER BY id LIMIT {int(batch)}""",
+                    [since, last] if since else [last],
+                )
+            )
+            if not rows:
+                return
+            yield rows
+            last = rows[-1]["id"]
+
+    def hits_of_items(self, item_ids: list[int]) -> dict[int, dict[str, dict[str, Any]]]:
+        """Existing hits of these items: item id -> entity -> hit row."""
+        out: dict[int, dict[str, dict[str, Any]]] = {}
+        if not item_ids:
+            return out
+        marks = ",".join("?" * len(item_ids))
+        for r in self.db.query(
+            f"SELECT id, item_id, entity, unmatched_at FROM hits WHERE item_id IN ({marks})",
+            item_ids,
+        ):
+            out.setdefault(r["item_id"], {})[r["entity"]] = r
+        return out
+
+    def set_unmatched(self, hit_id: int, at: str | None) -> None:
+        """Record that a hit no longer matches the config (`at`), or matches again (None)."""
+        self.db.execute("UPDATE hits SET unmatched_at = ? WHERE id = ?", [at, hit_id])
+
+    def add_deliveries(self, hit_id: int, channels: Iterable[str], at: str) -> None:
+        """Pending deliveries of one hit to these channels (inside the caller's transaction)."""
+        for channel in channels:
+            self.db.execute(
+                "INSERT OR IGNORE INTO deliveries (hit_id, channel, status, created, updated) "
+                "VALUES (?, ?, 'pending', ?, ?)",
+                [hit_id, channel, at, at],
+            )
