@@ -296,9 +296,17 @@ def check(ctx: click.Context) -> None:
     click.echo(f"{len(config.entities)} entities:")
     for e in config.entities:
         click.echo(f"  {e.name:<24} {', '.join(e.aliases)}")
+        if e.exact_aliases:
+            click.echo(f"  {'':<24} exact: {', '.join(e.exact_aliases)}")
+        if e.weak_aliases:
+            click.echo(f"  {'':<24} weak: {', '.join(e.weak_aliases)} (with context)")
+    if config.topics:
+        click.echo(f"{len(config.topics)} topics: " + ", ".join(t.name for t in config.topics))
     click.echo(f"{len(config.channels)} channels:")
     for c in config.channels:
         scope = ", ".join(c.entities) if c.entities is not None else "all entities"
+        if c.topics is not None:
+            scope += "; topics " + ", ".join(c.topics)
         click.echo(f"  {c.name:<24} {c.masked_url} ({c.format}; {scope})")
     if not config.channels:
         click.echo("  (none: hits are printed to standard output)")
