@@ -1,9 +1,10 @@
 """Find watched entities and topics in an item's title and text, and say why.
 
-Every alias, context term, exclusion and topic term goes into one of two Aho-Corasick
-automata, built once per config load: one over folded text (case and accents ignored) and
-one over exact text (for `exact_aliases` and `exact_context`). Matching an item is one pass
-of each automaton over each field, so its cost does not grow with the size of the watchlist.
+Every alias, context term, exclusion and topic term goes into one Aho-Corasick automaton
+over folded text (case and accents ignored), built once per config load. Matching an item
+is one pass over each field, so its cost does not grow with the size of the watchlist.
+An exact term (`exact_aliases`, `exact_context`) is found the same way, then kept only if
+the text found is, in exact form, the term as written.
 
 A candidate counts when it stands on word boundaries: no letter, digit or underscore
 touches it, and it is not part of a domain name or an e-mail address (`openai.com`,
@@ -52,9 +53,26 @@ class _Term:
     role: str  # an ALIAS_ROLES value, "context", "exact_context", "exclude" or "topic"
     owner: int  # index of the entity or topic
     term: str  # as written in the config
-    size: int  # length of the normalised term
+    exact: str | None = None  # for exact roles: the term in exact form, to compare
+
+
+def _exact_form(text: str) -> str:
+    return exact(text).text.strip()
+
+
+# Roles that only need to be present somewhere in the item: one occurrence is enough.
+_PRESENCE = frozenset(["context", "exact_context", "topic"])
+
+
+@dataclass(frozen=True)
+class _Key:
+    """A normalised term in the automaton and every config term that normalises to it."""
+
+    size: int
     left: bool  # must not touch a word character on the left
     right: bool  # ... on the right
+    placed: tuple[_Term, ...]  # aliases and exclusions: every occurrence counts
+    present: tuple[_Term, ...]  # context and topic terms: the first occurrence is enough
 
 
 @dataclass(frozen=True)
@@ -84,7 +102,7 @@ class Analysis:
     context: dict[str, list[str]] = field(default_factory=dict)  # entity -> terms as found
 
 
-def _bounded(text: str, start: int, end: int, term: _Term) -> bool:
+def _bounded(text: str, start: int, end: int, term: _Key) -> bool:
     """True when text[start:end] stands on word boundaries and outside a domain or address."""
     if term.left and start > 0:
         before = text[start - 1]
@@ -112,7 +130,7 @@ class _Automaton:
         key = self.normalize.term(term)
         if not key:
             return
-        entry = _Term(role, owner, term, len(key), is_word_char(key[0]), is_word_char(key[-1]))
+        entry = _Term(role, owner, term, _exact_form(term) if role.startswith("exact") else None)
         bucket = self.terms.setdefault(key, [])
         if entry not in bucket:
             bucket.append(entry)
@@ -122,7 +140,10 @@ class _Automaton:
             return None
         automaton = ahocorasick.Automaton()
         for key, entries in self.terms.items():
-            automaton.add_word(key, tuple(entries))
+            placed = tuple(e for e in entries if e.role not in _PRESENCE)
+            present = tuple(e for e in entries if e.role in _PRESENCE)
+            bounds = (is_word_char(key[0]), is_word_char(key[-1]))
+            automaton.add_word(key, _Key(len(key), *bounds, placed, present))
         automaton.make_automaton()
         return automaton
 
@@ -133,7 +154,7 @@ class Matcher:
     def __init__(self, entities: Iterable[Entity], topics: Iterable[Topic] = ()) -> None:
         self.entities = tuple(entities)
         self.topics = tuple(topics)
-        folded, exactly = _Automaton(fold), _Automaton(exact)
+        folded = exactly = _Automaton(fold)
         for i, e in enumerate(self.entities):
             for alias in e.aliases:
                 folded.add("alias", i, alias)
@@ -150,25 +171,37 @@ class Matcher:
         for i, t in enumerate(self.topics):
             for term in t.terms:
                 folded.add("topic", i, term)
-        self._automata = [
-            (a.normalize, built) for a in (folded, exactly) if (built := a.build()) is not None
-        ]
+        self._automaton = folded.build()
 
     def scan(self, field_name: str, content: str) -> list[Occurrence]:
         """Every bounded occurrence of every term in one field, in original offsets."""
         found: list[Occurrence] = []
-        if not content:
+        if not content or self._automaton is None:
             return found
-        for normalize, automaton in self._automata:
-            norm = normalize(content)
-            text = norm.text
-            for last, entries in automaton.iter(text):
-                end = last + 1
-                for term in entries:
-                    start = end - term.size
-                    if _bounded(text, start, end, term):
-                        s, e = norm.span(start, end)
-                        found.append(Occurrence(term, field_name, s, e, content[s:e]))
+        norm = fold(content)
+        text = norm.text
+        done: set[int] = set()  # keys whose presence terms are all recorded
+        present: set[_Term] = set()
+        for last, key in self._automaton.iter(text):
+            end = last + 1
+            start = end - key.size
+            if (not key.placed and id(key) in done) or not _bounded(text, start, end, key):
+                continue
+            s, e = norm.span(start, end)
+            matched = content[s:e]
+            exact_found = None
+            for t in (*key.placed, *key.present):
+                if t in present:
+                    continue
+                if t.exact is not None:
+                    exact_found = exact_found or _exact_form(matched)
+                    if exact_found != t.exact:
+                        continue
+                found.append(Occurrence(t, field_name, s, e, matched))
+                if t.role in _PRESENCE:
+                    present.add(t)
+            if key.present and all(t in present for t in key.present):
+                done.add(id(key))
         return found
 
     def analyse(self, title: str, text: str) -> Analysis:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -24,6 +25,7 @@ _QUOTES = "\u201c\u201d\u201e\u201f\u00ab\u00bb\u2033\u301d\u301e\uff02"
 _HYPHENS = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
 # Where the translation tables are precomputed; rarer characters take the slow path.
 _TABLE_RANGES = ((0x0000, 0x3000), (0xFB00, 0xFB07), (0xFF00, 0xFFF0))
+_SPACES = re.compile(r"\s{2,}")
 
 
 def _unify(ch: str) -> str:
@@ -59,17 +61,17 @@ def _exact_piece(piece: str) -> str:
     return "".join(_unify(c) for c in unicodedata.normalize("NFKC", "".join(map(_unify, piece))))
 
 
-def _table(convert: object) -> tuple[dict[int, str], re.Pattern[str]]:
+def _table(convert: object) -> tuple[str, re.Pattern[str]]:
     """A str.translate table for length-1 changes, and a pattern finding what it can't do."""
-    table: dict[int, str] = {}
+    # A string indexed by code point: translate looks it up faster than a dict.
+    table = [chr(code) for code in range(0x10000)]
     special: list[str] = []
     for lo, hi in _TABLE_RANGES:
         for code in range(lo, hi):
             ch = chr(code)
             out = convert(ch)  # type: ignore[operator]
             if len(out) == 1 and not unicodedata.combining(ch):
-                if out != ch:
-                    table[code] = out
+                table[code] = out
             else:
                 special.append(re.escape(ch))
     pattern = re.compile(
@@ -78,22 +80,33 @@ def _table(convert: object) -> tuple[dict[int, str], re.Pattern[str]]:
         + r"\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
         r"\u3000-\ufaff\ufb07-\ufeff\ufff0-\U0010ffff]"
     )
-    return table, pattern
+    return "".join(table), pattern
+
+
+# A piece of normalised text: (normalised start, original start, original end, linear).
+# A linear piece maps character for character; any other maps as a whole to its span.
+Piece = tuple[int, int, int, bool]
 
 
 @dataclass(frozen=True)
 class Normalized:
-    """Normalised text and, when it differs in length, each character's original span."""
+    """Normalised text and, when it differs in length, how its pieces map to the original."""
 
     text: str
-    starts: tuple[int, ...] | None = None  # original start of the cluster giving char i
-    ends: tuple[int, ...] | None = None  # original end of that cluster
+    pieces: tuple[Piece, ...] = ()  # empty: same offsets as the original
+    marks: tuple[int, ...] = ()  # normalised start of each piece, for bisect
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """The original [start, end) of the normalised [start, end)."""
-        if self.starts is None or self.ends is None:
+        if not self.pieces:
             return start, end
-        return self.starts[start], self.ends[end - 1]
+        return self._original(start, False), self._original(end - 1, True)
+
+    def _original(self, i: int, end: bool) -> int:
+        n0, o0, o1, linear = self.pieces[bisect_right(self.marks, i) - 1]
+        if linear:
+            return o0 + (i - n0) + end
+        return o1 if end else o0
 
 
 class Normalizer:
@@ -101,11 +114,11 @@ class Normalizer:
 
     def __init__(self, convert: object) -> None:
         self.convert = convert
-        self._tables: tuple[dict[int, str], re.Pattern[str]] | None = None
+        self._tables: tuple[str, re.Pattern[str]] | None = None
 
     def __call__(self, text: str) -> Normalized:
         """Normalise `text`, keeping a map to its offsets when the length changes."""
-        if self._tables is None:  # built on first use: ~50 ms a CLI command may not need
+        if self._tables is None:  # built on first use: ~100 ms a CLI command may not need
             self._tables = _table(self.convert)
         table, special = self._tables
         # An ASCII character never changes length, so ASCII text skips the search.
@@ -113,31 +126,70 @@ class Normalizer:
             out = text.translate(table)
             if "  " not in out:
                 return Normalized(out)
-        return self._mapped(text)
+        return self._mapped(text, table, special)
 
     def term(self, text: str) -> str:
         """A config term in this form, trimmed (aliases, context and topic terms)."""
-        return self._mapped(text).text.strip()  # short: no need to build the tables
+        return self(text).text.strip()
 
-    def _mapped(self, text: str) -> Normalized:
-        out: list[str] = []
-        starts: list[int] = []
-        ends: list[int] = []
-        i, n = 0, len(text)
+    def _mapped(self, text: str, table: str, special: re.Pattern[str]) -> Normalized:
+        # Plain stretches go through the table in C; only special characters (each with its
+        # base and combining marks) and whitespace runs are converted one by one.
+        events: list[tuple[int, int]] = []
+        n = len(text)
+        for m in special.finditer(text):
+            i = m.start()
+            if events and i < events[-1][1]:
+                continue  # a combining mark already taken with its base
+            first = i - 1 if i > 0 and unicodedata.combining(text[i]) else i
+            j = i + 1
+            while j < n and unicodedata.combining(text[j]):
+                j += 1
+            events.append((first, j))
+        events += [m.span() for m in _SPACES.finditer(text)]
+        events.sort()
+        pieces: list[Piece] = []
+        parts: list[str] = []
+        pos = size = 0
+        for first, j in events:
+            if first < pos:
+                return self._slow(text)  # overlapping events: rare enough to go slowly
+            if first > pos:
+                parts.append(text[pos:first].translate(table))
+                pieces.append((size, pos, first, True))
+                size += first - pos
+            out = self.convert(text[first:j])  # type: ignore[operator]
+            if out:
+                parts.append(out)
+                pieces.append((size, first, j, False))
+                size += len(out)
+            pos = j
+        if pos < n:
+            parts.append(text[pos:].translate(table))
+            pieces.append((size, pos, n, True))
+        out = "".join(parts)
+        if "  " in out:  # e.g. a soft hyphen between two spaces
+            return self._slow(text)
+        return Normalized(out, tuple(pieces), tuple(p[0] for p in pieces))
+
+    def _slow(self, text: str) -> Normalized:
+        """Cluster by cluster: always right, used only when the fast path cannot be."""
+        parts: list[str] = []
+        pieces: list[Piece] = []
+        size, i, n = 0, 0, len(text)
         while i < n:
             j = i + 1
             while j < n and unicodedata.combining(text[j]):
                 j += 1
-            piece = self.convert(text[i:j])  # type: ignore[operator]
-            for ch in piece:
-                if ch == " " and out and out[-1] == " ":
-                    ends[-1] = j  # a whitespace run becomes one space covering it all
+            for ch in self.convert(text[i:j]):  # type: ignore[attr-defined]
+                if ch == " " and parts and parts[-1] == " ":
+                    pieces[-1] = (*pieces[-1][:2], j, False)  # one space covers the run
                     continue
-                out.append(ch)
-                starts.append(i)
-                ends.append(j)
+                parts.append(ch)
+                pieces.append((size, i, j, False))
+                size += 1
             i = j
-        return Normalized("".join(out), tuple(starts), tuple(ends))
+        return Normalized("".join(parts), tuple(pieces), tuple(p[0] for p in pieces))
 
 
 def is_word_char(ch: str) -> bool:
