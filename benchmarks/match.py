@@ -25,10 +25,89 @@ from watcher.text import html_to_text
 ROOT = Path(__file__).resolve().parent.parent
 STARTER = ROOT / "watcher" / "starter.toml"
 
-STEMS = "Nor Alp Vert Quant Lum Cyr Bel Sol Tec Gal Mer Ori Pol Ter Vol Zen Hel Kar Lex Nov Ast Bri Cal Dor Eri Fal Gri Ivo Jan Kel Lor Mar Nex Oro Pra Rho Sil Tor Ulm Val Wen Xer Ygg Zor".split()
-ENDINGS = "via ora is ex on ia ant ix um eco ona ella ero ikon ara eon".split()
-SECTORS = "Energy Bank Pharma Logistics Telecom Motors Foods Insurance Capital Systems Chemicals Aerospace Retail Steel Media Shipping".split()
-LEGAL = "SA AG GmbH S.p.A. Ltd plc SAS S.L. NV Oyj AB SE".split()
+STEMS = [
+    "Nor",
+    "Alp",
+    "Vert",
+    "Quant",
+    "Lum",
+    "Cyr",
+    "Bel",
+    "Sol",
+    "Tec",
+    "Gal",
+    "Mer",
+    "Ori",
+    "Pol",
+    "Ter",
+    "Vol",
+    "Zen",
+    "Hel",
+    "Kar",
+    "Lex",
+    "Nov",
+    "Ast",
+    "Bri",
+    "Cal",
+    "Dor",
+    "Eri",
+    "Fal",
+    "Gri",
+    "Ivo",
+    "Jan",
+    "Kel",
+    "Lor",
+    "Mar",
+    "Nex",
+    "Oro",
+    "Pra",
+    "Rho",
+    "Sil",
+    "Tor",
+    "Ulm",
+    "Val",
+    "Wen",
+    "Xer",
+    "Ygg",
+    "Zor",
+]
+ENDINGS = [
+    "via",
+    "ora",
+    "is",
+    "ex",
+    "on",
+    "ia",
+    "ant",
+    "ix",
+    "um",
+    "eco",
+    "ona",
+    "ella",
+    "ero",
+    "ikon",
+    "ara",
+    "eon",
+]
+SECTORS = [
+    "Energy",
+    "Bank",
+    "Pharma",
+    "Logistics",
+    "Telecom",
+    "Motors",
+    "Foods",
+    "Insurance",
+    "Capital",
+    "Systems",
+    "Chemicals",
+    "Aerospace",
+    "Retail",
+    "Steel",
+    "Media",
+    "Shipping",
+]
+LEGAL = ["SA", "AG", "GmbH", "S.p.A.", "Ltd", "plc", "SAS", "S.L.", "NV", "Oyj", "AB", "SE"]
 
 
 def make_watchlist(n: int, base: tuple[Entity, ...], seed: int = 7) -> list[Entity]:

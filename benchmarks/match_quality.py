@@ -66,11 +66,15 @@ def score(matcher: Matcher, items: list[dict]) -> Scores:
             elif name in found:
                 counts.fp += 1
                 scores.overall.fp += 1
-                scores.misses.append(f"false positive {name}: #{item['id']} [{item['lang']}] {item['title']!r} ({item['note']})")
+                scores.misses.append(
+                    f"false positive {name}: #{item['id']} [{item['lang']}] {item['title']!r} ({item['note']})"
+                )
             else:
                 counts.fn += 1
                 scores.overall.fn += 1
-                scores.misses.append(f"missed {name}: #{item['id']} [{item['lang']}] {item['title']!r} ({item['note']})")
+                scores.misses.append(
+                    f"missed {name}: #{item['id']} [{item['lang']}] {item['title']!r} ({item['note']})"
+                )
     return scores
 
 

@@ -221,7 +221,9 @@ def hits(
     )
     cols = ["id", "entity", "published", "source", "matched", "title", "link", "snippet"]
     if fmt == "table":  # show where the mention is: the snippet with it marked «like this»
-        rows = [{**r, "snippet": r.get("marked") or r["snippet"]} for r in rows]
+        from watcher.text import lead_to_mark
+
+        rows = [{**r, "snippet": lead_to_mark(r.get("marked") or r["snippet"])} for r in rows]
     click.echo(render(rows, fmt, cols if fmt == "table" else None))
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -61,7 +62,7 @@ def _exact_piece(piece: str) -> str:
     return "".join(_unify(c) for c in unicodedata.normalize("NFKC", "".join(map(_unify, piece))))
 
 
-def _table(convert: object) -> tuple[str, re.Pattern[str]]:
+def _table(convert: Callable[[str], str]) -> tuple[str, re.Pattern[str]]:
     """A str.translate table for length-1 changes, and a pattern finding what it can't do."""
     # A string indexed by code point: translate looks it up faster than a dict.
     table = [chr(code) for code in range(0x10000)]
@@ -69,7 +70,7 @@ def _table(convert: object) -> tuple[str, re.Pattern[str]]:
     for lo, hi in _TABLE_RANGES:
         for code in range(lo, hi):
             ch = chr(code)
-            out = convert(ch)  # type: ignore[operator]
+            out = convert(ch)
             if len(out) == 1 and not unicodedata.combining(ch):
                 table[code] = out
             else:
@@ -112,7 +113,7 @@ class Normalized:
 class Normalizer:
     """One normalisation form: `fold` or `exact`."""
 
-    def __init__(self, convert: object) -> None:
+    def __init__(self, convert: Callable[[str], str]) -> None:
         self.convert = convert
         self._tables: tuple[str, re.Pattern[str]] | None = None
 
@@ -158,7 +159,7 @@ class Normalizer:
                 parts.append(text[pos:first].translate(table))
                 pieces.append((size, pos, first, True))
                 size += first - pos
-            out = self.convert(text[first:j])  # type: ignore[operator]
+            out = self.convert(text[first:j])
             if out:
                 parts.append(out)
                 pieces.append((size, first, j, False))
@@ -181,7 +182,7 @@ class Normalizer:
             j = i + 1
             while j < n and unicodedata.combining(text[j]):
                 j += 1
-            for ch in self.convert(text[i:j]):  # type: ignore[attr-defined]
+            for ch in self.convert(text[i:j]):
                 if ch == " " and parts and parts[-1] == " ":
                     pieces[-1] = (*pieces[-1][:2], j, False)  # one space covers the run
                     continue

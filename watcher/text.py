@@ -133,3 +133,12 @@ def mark_snippet(text: str, start: int, end: int, width: int = 240) -> str:
     """The snippet around [start, end) with the mention marked «like this»."""
     marked = text[:start] + MARK_OPEN + text[start:end] + MARK_CLOSE + text[end:]
     return make_snippet(marked, start, end + 2, width)
+
+
+def lead_to_mark(marked: str, before: int = 15) -> str:
+    """A marked snippet cut to start shortly before the mark, for narrow table cells."""
+    i = marked.find(MARK_OPEN)
+    if i <= before:
+        return marked
+    space = marked.find(" ", i - before, i)
+    return "…" + marked[space + 1 if space != -1 else i - before :]
