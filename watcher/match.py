@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import ahocorasick
 
 from watcher.config import Entity, Topic
-from watcher.normalize import Normalizer, exact, fold, is_word_char
+from watcher.normalize import exact, fold, is_word_char
 from watcher.text import make_snippet, mark_snippet
 
 ALIAS_ROLES = ("alias", "exact_alias", "weak_alias")
@@ -54,10 +54,6 @@ class _Term:
     owner: int  # index of the entity or topic
     term: str  # as written in the config
     exact: str | None = None  # for exact roles: the term in exact form, to compare
-
-
-def _exact_form(text: str) -> str:
-    return exact(text).text.strip()
 
 
 # Roles that only need to be present somewhere in the item: one occurrence is enough.
@@ -119,33 +115,29 @@ def _bounded(text: str, start: int, end: int, term: _Key) -> bool:
     return True
 
 
-class _Automaton:
-    """Terms of one normalisation form in an Aho-Corasick automaton."""
+# Entity keys feeding the automaton, with the role their terms play.
+_ENTITY_ROLES = (
+    ("aliases", "alias"),
+    ("exact_aliases", "exact_alias"),
+    ("weak_aliases", "weak_alias"),
+    ("context", "context"),
+    ("exact_context", "exact_context"),
+    ("exclude", "exclude"),
+)
 
-    def __init__(self, normalize: Normalizer) -> None:
-        self.normalize = normalize
-        self.terms: dict[str, list[_Term]] = {}
 
-    def add(self, role: str, owner: int, term: str) -> None:
-        key = self.normalize.term(term)
-        if not key:
-            return
-        entry = _Term(role, owner, term, _exact_form(term) if role.startswith("exact") else None)
-        bucket = self.terms.setdefault(key, [])
-        if entry not in bucket:
-            bucket.append(entry)
-
-    def build(self) -> ahocorasick.Automaton | None:
-        if not self.terms:
-            return None
-        automaton = ahocorasick.Automaton()
-        for key, entries in self.terms.items():
-            placed = tuple(e for e in entries if e.role not in _PRESENCE)
-            present = tuple(e for e in entries if e.role in _PRESENCE)
-            bounds = (is_word_char(key[0]), is_word_char(key[-1]))
-            automaton.add_word(key, _Key(len(key), *bounds, placed, present))
-        automaton.make_automaton()
-        return automaton
+def _build_automaton(terms: dict[str, list[_Term]]) -> ahocorasick.Automaton | None:
+    """One automaton over the folded keys; each key knows its bounds and its config terms."""
+    if not terms:
+        return None
+    automaton = ahocorasick.Automaton()
+    for key, entries in terms.items():
+        placed = tuple(e for e in entries if e.role not in _PRESENCE)
+        present = tuple(e for e in entries if e.role in _PRESENCE)
+        bounds = (is_word_char(key[0]), is_word_char(key[-1]))
+        automaton.add_word(key, _Key(len(key), *bounds, placed, present))
+    automaton.make_automaton()
+    return automaton
 
 
 class Matcher:
@@ -154,24 +146,23 @@ class Matcher:
     def __init__(self, entities: Iterable[Entity], topics: Iterable[Topic] = ()) -> None:
         self.entities = tuple(entities)
         self.topics = tuple(topics)
-        folded = exactly = _Automaton(fold)
+        terms: dict[str, list[_Term]] = {}
+
+        def add(role: str, owner: int, term: str) -> None:
+            key = fold.term(term)
+            exact_term = exact.term(term) if role.startswith("exact") else None
+            entry = _Term(role, owner, term, exact_term)
+            if key and entry not in (bucket := terms.setdefault(key, [])):
+                bucket.append(entry)
+
         for i, e in enumerate(self.entities):
-            for alias in e.aliases:
-                folded.add("alias", i, alias)
-            for alias in e.weak_aliases:
-                folded.add("weak_alias", i, alias)
-            for term in e.context:
-                folded.add("context", i, term)
-            for term in e.exclude:
-                folded.add("exclude", i, term)
-            for alias in e.exact_aliases:
-                exactly.add("exact_alias", i, alias)
-            for term in e.exact_context:
-                exactly.add("exact_context", i, term)
+            for attribute, role in _ENTITY_ROLES:
+                for term in getattr(e, attribute):
+                    add(role, i, term)
         for i, t in enumerate(self.topics):
             for term in t.terms:
-                folded.add("topic", i, term)
-        self._automaton = folded.build()
+                add("topic", i, term)
+        self._automaton = _build_automaton(terms)
 
     def scan(self, field_name: str, content: str) -> list[Occurrence]:
         """Every bounded occurrence of every term in one field, in original offsets."""
@@ -194,7 +185,7 @@ class Matcher:
                 if t in present:
                     continue
                 if t.exact is not None:
-                    exact_found = exact_found or _exact_form(matched)
+                    exact_found = exact_found or exact.term(matched)
                     if exact_found != t.exact:
                         continue
                 found.append(Occurrence(t, field_name, s, e, matched))
