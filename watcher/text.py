@@ -135,7 +135,7 @@ def mark_snippet(text: str, start: int, end: int, width: int = 240) -> str:
     return make_snippet(marked, start, end + 2, width)
 
 
-def lead_to_mark(marked: str, before: int = 15) -> str:
+def lead_to_mark(marked: str, before: int = 12) -> str:
     """A marked snippet cut to start shortly before the mark, for narrow table cells."""
     i = marked.find(MARK_OPEN)
     if i <= before:
