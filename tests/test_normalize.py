@@ -84,7 +84,7 @@ def _reference(text: str) -> tuple[str, list[int], list[int]]:
 
 
 def test_fast_paths_agree_with_the_reference_on_random_text():
-    alphabet = f"aAéE\u0301ßﬁ \n{NBSP}{SHY}{ZWSP}’İxyz-–'Ｍ\u3000"
+    alphabet = f"aAéE\u0301ßﬁ \n{NBSP}{SHY}{ZWSP}’İxyz-–'Ｍ\u3000µÖª“—\u202fŁ"
     rng = random.Random(7)
     for _ in range(3000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))

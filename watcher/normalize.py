@@ -84,6 +84,20 @@ def _table(convert: Callable[[str], str]) -> tuple[str, re.Pattern[str]]:
     return "".join(table), pattern
 
 
+# Frequent in news text outside Latin-1; each maps to one Latin-1 character.
+_TYPOGRAPHIC = "\u2019\u2018\u201c\u201d\u201e\u2013\u2014\u2010\u2011\u2009\u202f\u2032"
+
+
+def _latin1_table(table: str) -> tuple[bytes, re.Pattern[str]] | None:
+    """The Latin-1 part of `table` as bytes, and a pattern of characters it cannot map."""
+    unsafe = [chr(c) for c in range(256) if ord(table[c]) > 255]
+    for ch in _TYPOGRAPHIC:
+        if ord(table[ord(ch)]) > 255:
+            return None  # this form keeps them: the bytes path does not apply
+    mapped = bytes(ord(table[c]) if ord(table[c]) < 256 else c for c in range(256))
+    return mapped, re.compile("[" + re.escape("".join(unsafe)) + "]" if unsafe else "(?!)")
+
+
 # A piece of normalised text: (normalised start, original start, original end, linear).
 # A linear piece maps character for character; any other maps as a whole to its span.
 Piece = tuple[int, int, int, bool]
@@ -116,15 +130,17 @@ class Normalizer:
     def __init__(self, convert: Callable[[str], str]) -> None:
         self.convert = convert
         self._tables: tuple[str, re.Pattern[str]] | None = None
+        self._latin1: tuple[bytes, re.Pattern[str]] | None = None
 
     def __call__(self, text: str) -> Normalized:
         """Normalise `text`, keeping a map to its offsets when the length changes."""
         if self._tables is None:  # built on first use: ~100 ms a CLI command may not need
             self._tables = _table(self.convert)
+            self._latin1 = _latin1_table(self._tables[0])
         table, special = self._tables
         # An ASCII character never changes length, so ASCII text skips the search.
         if text.isascii() or not special.search(text):
-            out = text.translate(table)
+            out = self._plain(text, table)
             if "  " not in out:
                 return Normalized(out)
         return self._mapped(text, table, special)
@@ -132,6 +148,25 @@ class Normalizer:
     def term(self, text: str) -> str:
         """A config term in this form, trimmed (aliases, context and topic terms)."""
         return self(text).text.strip()
+
+    def _plain(self, text: str, table: str) -> str:
+        """Text without special characters through the table, the fastest way available."""
+        if text.isascii() or self._latin1 is None:
+            return text.translate(table)  # CPython translates ASCII in C
+        # European text is mostly Latin-1 once typographic punctuation is replaced, and
+        # bytes.translate is several times faster than str.translate on non-ASCII text.
+        bytes_table, unsafe = self._latin1
+        plain = text
+        for ch in _TYPOGRAPHIC:
+            if ch in plain:
+                plain = plain.replace(ch, table[ord(ch)])
+        try:
+            raw = plain.encode("latin-1")
+        except UnicodeEncodeError:
+            return text.translate(table)
+        if unsafe.search(plain):
+            return text.translate(table)
+        return raw.translate(bytes_table).decode("latin-1")
 
     def _mapped(self, text: str, table: str, special: re.Pattern[str]) -> Normalized:
         # Plain stretches go through the table in C; only special characters (each with its
@@ -156,7 +191,7 @@ class Normalizer:
             if first < pos:
                 return self._slow(text)  # overlapping events: rare enough to go slowly
             if first > pos:
-                parts.append(text[pos:first].translate(table))
+                parts.append(self._plain(text[pos:first], table))
                 pieces.append((size, pos, first, True))
                 size += first - pos
             out = self.convert(text[first:j])
@@ -166,7 +201,7 @@ class Normalizer:
                 size += len(out)
             pos = j
         if pos < n:
-            parts.append(text[pos:].translate(table))
+            parts.append(self._plain(text[pos:], table))
             pieces.append((size, pos, n, True))
         out = "".join(parts)
         if "  " in out:  # e.g. a soft hyphen between two spaces
