@@ -96,9 +96,11 @@ def _plain(*names: str) -> str:
     return "".join(f'\n[[entities]]\nname = "{n}"\naliases = ["{n}"]\n' for n in names)
 
 
-def test_hits_show_where_the_mention_is(polled, run_cli):
+def test_hits_show_where_the_mention_is(polled, run_cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # the table fits the terminal; make it wide
     table = run_cli(polled, "hits")
-    assert "«Mistral» says" in table.output and "…Microsoft and «Open" in table.output
+    assert "«Mistral» says its LLM beats rivals." in table.output
+    assert "…and «OpenAI»." in table.output
     rows = {h["link"]: h for h in hits_json(run_cli, polled)}
     weak = rows["https://ec.example.eu/2"]
     assert (weak["kind"], weak["alias"], weak["confirmed_by"]) == ("weak_alias", "Mistral", "LLM")
