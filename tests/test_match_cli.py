@@ -210,3 +210,13 @@ def test_rematch_alert_queues_deliveries_for_channels_that_want_them(
     assert titles == ["[regwatch] Microsoft: Antitrust: Commission opens proceedings"] * 2
     conn = sqlite3.connect(polled.parent / "regwatch.db")
     assert conn.execute("SELECT COUNT(*) FROM deliveries WHERE status = 'sent'").fetchone() == (2,)
+
+
+def test_reading_commands_upgrade_an_older_database(tmp_path, monkeypatch, make_config, run_cli):
+    config = make_config()
+    monkeypatch.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:2])
+    Store(tmp_path / "regwatch.db").close()  # as the foundation left it
+    monkeypatch.undo()
+    result = run_cli(config, "hits")
+    assert result.exit_code == 0, result.output
+    assert "(no rows)" in result.output

@@ -170,6 +170,9 @@ class Store:
                 self.migrate()
             elif "_migrations" not in self.db.table_names():
                 raise StorageError(f"{self.path} is not a regwatch database")
+            if readonly and self.pending_migrations():
+                # Written by an older regwatch: upgrade it once, or reading it would fail.
+                Store(self.path).close()
         except sqlite3.Error as exc:
             raise StorageError(
                 f"cannot open database {self.path}: {exc}",
@@ -180,6 +183,11 @@ class Store:
         self.db.close()
 
     # -- schema --------------------------------------------------------------------------------
+
+    def pending_migrations(self) -> list[str]:
+        """Names of the migrations this database has not had yet."""
+        done = {r["name"] for r in self.db.query("SELECT name FROM _migrations")}
+        return [name for name, _ in MIGRATIONS if name not in done]
 
     def migrate(self) -> list[str]:
         """Apply pending migrations; returns the names applied."""
