@@ -170,9 +170,6 @@ class Store:
                 self.migrate()
             elif "_migrations" not in self.db.table_names():
                 raise StorageError(f"{self.path} is not a regwatch database")
-            if readonly and self.pending_migrations():
-                # Written by an older regwatch: upgrade it once, or reading it would fail.
-                Store(self.path).close()
         except sqlite3.Error as exc:
             raise StorageError(
                 f"cannot open database {self.path}: {exc}",
@@ -183,11 +180,6 @@ class Store:
         self.db.close()
 
     # -- schema --------------------------------------------------------------------------------
-
-    def pending_migrations(self) -> list[str]:
-        """Names of the migrations this database has not had yet."""
-        done = {r["name"] for r in self.db.query("SELECT name FROM _migrations")}
-        return [name for name, _ in MIGRATIONS if name not in done]
 
     def migrate(self) -> list[str]:
         """Apply pending migrations; returns the names applied."""
@@ -414,8 +406,7 @@ class Store:
             args += [f"%{search}%", f"%{search}%"]
         sql = f"""SELECT h.id, h.entity, i.title, i.link, i.source,
                       COALESCE(i.published, i.discovered) AS published, h.matched, h.field,
-                      h.start, h."end", h.snippet, h.created, h.alerted, h.topics,
-                      h.marked, h.alias, h.kind, h.confirmed_by, h.retroactive, h.unmatched_at
+                      h.start, h."end", h.snippet, h.created, h.alerted, h.topics{self._details()}
                FROM hits h JOIN items i ON i.id = h.item_id
                {"WHERE " + " AND ".join(where) if where else ""}
                ORDER BY h.created DESC, COALESCE(i.published, i.discovered) DESC, h.id DESC"""
@@ -437,6 +428,12 @@ class Store:
         )
 
     # -- matching details and rematch -------------------------------------------------------------
+
+    def _details(self) -> str:
+        """The 050 hit columns for a SELECT, or nothing on a database read before migrating."""
+        if "marked" not in self.db["hits"].columns_dict:
+            return ""
+        return ", h.marked, h.alias, h.kind, h.confirmed_by, h.retroactive, h.unmatched_at"
 
     def hit_details(self, hit_id: int) -> dict[str, Any] | None:
         """One hit with everything `regwatch explain` shows, or None if there is no such hit."""
