@@ -226,3 +226,22 @@ def test_hits_read_an_older_database_without_changing_it(
     assert json.loads(result.output) == []
     names = {r[0] for r in sqlite3.connect(db).execute("SELECT name FROM _migrations")}
     assert "050_hit_details" not in names  # reading never migrates
+
+
+def test_a_channel_with_topics_gets_only_hits_with_those_topics(
+    feed_server, webhook, make_config, run_cli
+):
+    feed_server.routes["/eu.xml"] = {"body": rss(ITEMS)}
+    config = make_config(
+        {"eu": feed_server.url("/eu.xml")},
+        entities=MISTRAL_WEAK + _plain("OpenAI"),
+        defaults='timeout = "5s"\nalert_first_poll = true',
+        extra=TOPICS
+        + f'\n[[channels]]\nname = "legal"\nurl = "{webhook.url}"\ntopics = ["competition"]\n',
+    )
+    result = run_cli(config, "poll")
+    assert result.exit_code == 0, result.output
+    assert "alerts: 1 sent" in result.output
+    assert [p["title"] for p in webhook.posts] == [
+        "[regwatch] OpenAI: Antitrust: Commission opens proceedings"
+    ]

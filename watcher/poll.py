@@ -131,7 +131,13 @@ class Poller:
         ]
         hits = [new_hit(i.key, m) for i, m in found]
         hit_ids = self.store.save_poll(
-            state, rows, hits, self.channels_for, alert=alert, http_status=http_status
+            state,
+            rows,
+            hits,
+            self.channels_for,
+            alert=alert,
+            http_status=http_status,
+            hit_channels=lambda hit: self.channels_for(hit.entity, hit.topics),
         )
         return PollResult(
             source.name,

@@ -270,15 +270,17 @@ class Store:
         state: SourceState,
         items: list[dict[str, Any]],
         hits: list[NewHit],
-        channels_for: Callable[[str, tuple[str, ...]], list[str]],
+        channels_for: Callable[[str], list[str]],
         *,
         alert: bool,
         http_status: int | None,
+        hit_channels: Callable[[NewHit], list[str]] | None = None,
     ) -> list[int]:
         """Store a poll's new items, hits, deliveries and source state in one transaction.
 
-        Returns the new hit ids. `channels_for(entity, topics)` names the channels that get a delivery
+        Returns the new hit ids. `channels_for(entity)` names the channels that get a delivery
         for a hit; with `alert` false (a new source's first poll) no delivery is created.
+        `hit_channels(hit)`, when given, decides instead (channels filtered by topics).
         """
         at = now_iso()
         hit_ids: list[int] = []
@@ -306,7 +308,7 @@ class Store:
                 hit_id = self.insert_hit(ids[hit.item_key], hit, at, alerted=alert)
                 hit_ids.append(hit_id)
                 if alert:
-                    for channel in channels_for(hit.entity, hit.topics):
+                    for channel in hit_channels(hit) if hit_channels else channels_for(hit.entity):
                         self.db.execute(
                             "INSERT INTO deliveries (hit_id, channel, status, created, updated) "
                             "VALUES (?, ?, 'pending', ?, ?)",
