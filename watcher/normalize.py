@@ -5,9 +5,11 @@ terms, and `exact` (NFKC only) for exact aliases and exact context. Both unify t
 apostrophes, quotes and hyphens, drop soft hyphens and zero-width characters, and turn any
 run of whitespace (line breaks, non-breaking spaces) into one space.
 
-Most text needs no offset map: a translation table does the work in C, and the map is
-built, character cluster by cluster, only when a character changes length (ß -> ss, a
-soft hyphen, a combining accent, a ligature) or whitespace runs are folded.
+Most text needs no offset map: a translation table does the work in C (through bytes for
+Latin-1 text, the fastest way), and a map is kept only when a character changes length
+(ß -> ss, a soft hyphen, a combining accent, a ligature) or a whitespace run is folded:
+then the plain stretches between such characters are still translated in C, and only the
+special characters are converted one by one.
 """
 
 from __future__ import annotations
