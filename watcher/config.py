@@ -10,6 +10,7 @@ import difflib
 import os
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ TOP: Spec = {
     "sources": ([dict], False),
     "entities": ([dict], False),
     "channels": ([dict], False),
+    "topics": ([dict], False),
 }
 STORAGE: Spec = {"path": (str, False)}
 DEFAULTS: Spec = {
@@ -64,12 +66,22 @@ SELECTORS: Spec = {
 KINDS = ("feed", "html", "presscorner")
 MIN_INTERVAL = 60.0  # the politeness floor of a source's interval
 MAX_INTERVAL = 24 * 3600.0  # and its ceiling
-ENTITY: Spec = {"name": (str, True), "aliases": ([str], True)}
+ENTITY: Spec = {
+    "name": (str, True),
+    "aliases": ([str], False),  # required unless exact_aliases is given (checked below)
+    "exact_aliases": ([str], False),
+    "weak_aliases": ([str], False),
+    "context": ([str], False),
+    "exact_context": ([str], False),
+    "exclude": ([str], False),
+}
+TOPIC: Spec = {"name": (str, True), "terms": ([str], True)}
 CHANNEL: Spec = {
     "name": (str, True),
     "url": (str, True),
     "entities": ([str], False),
     "format": (str, False),
+    "topics": ([str], False),
 }
 FORMATS = ("text", "markdown", "html")
 
@@ -118,6 +130,17 @@ class Source:
 class Entity:
     name: str
     aliases: tuple[str, ...]
+    exact_aliases: tuple[str, ...] = ()  # matched as written: case and accents count
+    weak_aliases: tuple[str, ...] = ()  # count only with a context term in the same item
+    context: tuple[str, ...] = ()
+    exact_context: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()  # phrases that veto an alias occurrence they overlap
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    terms: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -126,13 +149,16 @@ class Channel:
     url: str = field(repr=False)  # secrets inside: never print it, use masked_url
     entities: tuple[str, ...] | None = None
     format: str = "text"
+    topics: tuple[str, ...] | None = None  # only hits whose item has one of these topics
 
     @property
     def masked_url(self) -> str:
         return mask_url(self.url)
 
-    def wants(self, entity: str) -> bool:
-        """True when this channel takes hits for `entity`."""
+    def wants(self, entity: str, topics: Iterable[str] = ()) -> bool:
+        """True when this channel takes hits for `entity` found with `topics`."""
+        if self.topics is not None and not set(self.topics).intersection(topics):
+            return False
         return self.entities is None or entity in self.entities
 
 
@@ -144,6 +170,7 @@ class Config:
     sources: tuple[Source, ...] = ()
     entities: tuple[Entity, ...] = ()
     channels: tuple[Channel, ...] = ()
+    topics: tuple[Topic, ...] = ()
 
     def source(self, name: str) -> Source:
         for source in self.sources:
@@ -332,16 +359,23 @@ def parse_config(
         )
     check.unique([s.name for s in sources], "sources")
 
-    entities = []
-    for i, e in enumerate(raw.get("entities", [])):
-        at = f"entities[{i}]."
-        check.table(e, ENTITY, at)
-        aliases = [a for a in e["aliases"] if a.strip()]
-        if not aliases:
-            raise check.fail(at + "aliases", "needs at least one non-empty alias")
-        entities.append(Entity(name=e["name"], aliases=tuple(aliases)))
+    entities = [
+        parse_entity(e, f"entities[{i}].", check) for i, e in enumerate(raw.get("entities", []))
+    ]
     check.unique([e.name for e in entities], "entities")
+    check_alias_overlap(entities, check)
     entity_names = [e.name for e in entities]
+
+    topics = []
+    for i, t in enumerate(raw.get("topics", [])):
+        at = f"topics[{i}]."
+        check.table(t, TOPIC, at)
+        terms = tuple(x for x in t["terms"] if x.strip())
+        if not terms:
+            raise check.fail(at + "terms", "needs at least one non-empty term")
+        topics.append(Topic(name=t["name"], terms=terms))
+    check.unique([t.name for t in topics], "topics")
+    topic_names = [t.name for t in topics]
 
     channels = []
     for i, c in enumerate(raw.get("channels", [])):
@@ -356,6 +390,15 @@ def parse_config(
                     else "entities: " + ", ".join(entity_names)
                 )
                 raise check.fail(at + "entities", f"unknown entity {name!r}", hint)
+        for name in c.get("topics", []):
+            if name not in topic_names:
+                close = difflib.get_close_matches(name, topic_names, n=1)
+                hint = (
+                    f"did you mean {close[0]!r}?"
+                    if close
+                    else "define it in a [[topics]] table; topics: " + ", ".join(topic_names)
+                )
+                raise check.fail(at + "topics", f"unknown topic {name!r}", hint)
         fmt = c.get("format", "text")
         if fmt not in FORMATS:
             raise check.fail(at + "format", f"{fmt!r} is not one of {', '.join(FORMATS)}")
@@ -369,6 +412,7 @@ def parse_config(
                 url=url,
                 entities=tuple(ents) if ents is not None else None,
                 format=fmt,
+                topics=tuple(c["topics"]) if "topics" in c else None,
             )
         )
     check.unique([c.name for c in channels], "channels")
@@ -380,6 +424,7 @@ def parse_config(
         sources=tuple(sources),
         entities=tuple(entities),
         channels=tuple(channels),
+        topics=tuple(topics),
     )
 
 
@@ -394,6 +439,42 @@ def _selectors(check: _Checker, raw: dict[str, Any], where: str) -> Selectors:
         except Exception as exc:  # noqa: BLE001 - soupsieve raises several kinds
             raise check.fail(where + key, f"{value!r} is not a CSS selector: {exc}") from None
     return Selectors(**raw)
+
+
+def parse_entity(e: dict[str, Any], at: str, check: _Checker) -> Entity:
+    """One [[entities]] table as an Entity; blank terms are dropped."""
+    check.table(e, ENTITY, at)
+    lists = {key: tuple(x for x in e.get(key, []) if x.strip()) for key in ENTITY if key != "name"}
+    if "aliases" not in e and "exact_aliases" not in e:
+        raise check.fail(at + "aliases", "missing required key", hint="or give exact_aliases")
+    if not lists["aliases"] and not lists["exact_aliases"]:
+        raise check.fail(at + "aliases", "needs at least one non-empty alias")
+    if lists["weak_aliases"] and not (lists["context"] or lists["exact_context"]):
+        raise check.fail(
+            at + "weak_aliases",
+            "weak aliases count only with a context term, and there is none",
+            hint="add context = [...] or exact_context = [...] to this entity",
+        )
+    return Entity(name=e["name"], **lists)
+
+
+def check_alias_overlap(entities: list[Entity], check: _Checker) -> None:
+    """An alias (case and accents ignored) may belong to one entity, and only once."""
+    from watcher.normalize import fold
+
+    owners: dict[str, tuple[int, str, str]] = {}  # folded alias -> entity index, key, path
+    for i, e in enumerate(entities):
+        for key in ("aliases", "exact_aliases", "weak_aliases"):
+            for j, alias in enumerate(getattr(e, key)):
+                where = f"entities[{i}].{key}[{j}]"
+                first = owners.setdefault(fold.term(alias), (i, key, where))
+                if first[:2] == (i, key):
+                    continue  # new, or the same alias twice in one list: harmless
+                raise check.fail(
+                    where,
+                    f"alias {alias!r} is also an alias of {entities[first[0]].name!r} ({first[2]})",
+                    hint="an alias must name one entity: remove it from one of them",
+                )
 
 
 def _check_apprise_url(url: str, check: _Checker, where: str) -> None:

@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from watcher.text import MARK
+
 FORMATS = ("table", "json", "csv")
 # Formats for hits only: one JSON object per line (for piping), and an Atom feed.
 HIT_FORMATS = (*FORMATS, "ndjson", "atom")
-MARK = "**"  # around the mention (table) or the search's matching words (watcher.search)
 
 
 def render(
@@ -56,6 +57,8 @@ def find_mention(snippet: str, matched: str) -> tuple[int, int] | None:
 
 def _marked(row: dict[str, Any]) -> dict[str, Any]:
     # The hit's snippet with its mention between MARKs, so the table shows what matched.
+    if row.get("marked"):  # marked by the matcher from the mention's exact offsets
+        return {**row, "snippet": row["marked"]}
     snippet, matched = row.get("snippet"), row.get("matched")
     if not isinstance(snippet, str) or not isinstance(matched, str) or MARK in snippet:
         return row

@@ -65,13 +65,13 @@ class Poller:
         self.config = config
         self.store = store
         self.client = client
-        self.matcher = matcher or Matcher(config.entities)
+        self.matcher = matcher or Matcher(config.entities, config.topics)
         self._pool: asyncio.Semaphore | None = None
         self.limiter = HostLimiter(config.defaults.per_host)
         self.guard: Guard = refuse_private  # for full-text fetches of untrusted links
 
-    def channels_for(self, entity: str) -> list[str]:
-        return [c.name for c in self.config.channels if c.wants(entity)]
+    def channels_for(self, entity: str, topics: tuple[str, ...] = ()) -> list[str]:
+        return [c.name for c in self.config.channels if c.wants(entity, topics)]
 
     async def poll(self, source: Source, *, force: bool = False) -> PollResult:
         """Poll one source; failures are recorded on the source, never raised.
@@ -224,12 +224,15 @@ class Poller:
             }
             for i in new
         ]
-        hits = [
-            NewHit(i.key, m.entity, m.matched, m.field, m.start, m.end, m.snippet, m.topics)
-            for i, m in found
-        ]
+        hits = [new_hit(i.key, m) for i, m in found]
         hit_ids = self.store.save_poll(
-            state, rows, hits, self.channels_for, alert=alert, http_status=http_status
+            state,
+            rows,
+            hits,
+            self.channels_for,
+            alert=alert,
+            http_status=http_status,
+            hit_channels=lambda hit: self.channels_for(hit.entity, hit.topics),
         )
         return PollResult(
             source.name,
@@ -265,6 +268,24 @@ class Poller:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def new_hit(item_key: str, m: Mention) -> NewHit:
+    """The row to store for a mention found in the item with this key."""
+    return NewHit(
+        item_key,
+        m.entity,
+        m.matched,
+        m.field,
+        m.start,
+        m.end,
+        m.snippet,
+        m.topics,
+        alias=m.alias,
+        kind=m.kind,
+        confirmed_by=m.confirmed_by,
+        marked=m.marked,
+    )
 
 
 class poller_session:

@@ -14,12 +14,12 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from watcher.errors import WatcherError
+from watcher.text import MARK_CLOSE, MARK_OPEN
 
 if TYPE_CHECKING:
     from watcher.store import Store
 
 # Marks put around the matching words in a search snippet (kept in JSON/CSV too).
-MARK_OPEN, MARK_CLOSE = "**", "**"
 # Title matches weigh more than body matches in the relevance ranking.
 RANK = "bm25(items_fts, 4.0, 1.0)"
 SNIPPET = f"snippet(items_fts, -1, '{MARK_OPEN}', '{MARK_CLOSE}', '…', 24)"

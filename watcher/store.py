@@ -147,11 +147,27 @@ LATEST_HITS_VIEW = """CREATE VIEW latest_hits AS
     ORDER BY h.created DESC, COALESCE(i.published, i.discovered) DESC, h.id DESC"""
 
 
+def _m050_hit_details(db: sqlite_utils.Database) -> None:
+    # Why a hit matched (configured alias, its kind, the context term that confirmed a weak
+    # alias, the snippet with the mention marked) and what `regwatch rematch` learnt later.
+    for column in (
+        "alias TEXT",
+        "kind TEXT NOT NULL DEFAULT 'alias'",
+        "confirmed_by TEXT",
+        "marked TEXT",
+        "retroactive INTEGER NOT NULL DEFAULT 0",
+        "unmatched_at TEXT",
+    ):
+        # One statement each: executescript would commit the migration's transaction early.
+        db.execute(f"ALTER TABLE hits ADD COLUMN {column}")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_hit_topics", _m002_hit_topics),
     ("010_source_kinds", _m010_source_kinds),
     ("030_search", _m030_search),
+    ("050_hit_details", _m050_hit_details),
 ]
 
 
@@ -183,6 +199,10 @@ class NewHit:
     end: int
     snippet: str
     topics: tuple[str, ...] = ()
+    alias: str | None = None  # the configured alias that matched
+    kind: str = "alias"  # "alias", "exact_alias" or "weak_alias"
+    confirmed_by: str | None = None  # context term that confirmed a weak alias
+    marked: str | None = None  # snippet with the mention marked **like this**
 
 
 class Store:
@@ -334,11 +354,13 @@ class Store:
         *,
         alert: bool,
         http_status: int | None,
+        hit_channels: Callable[[NewHit], list[str]] | None = None,
     ) -> list[int]:
         """Store a poll's new items, hits, deliveries and source state in one transaction.
 
         Returns the new hit ids. `channels_for(entity)` names the channels that get a delivery
         for a hit; with `alert` false (a new source's first poll) no delivery is created.
+        `hit_channels(hit)`, when given, decides instead (channels filtered by topics).
         """
         at = now_iso()
         hit_ids: list[int] = []
@@ -364,26 +386,10 @@ class Store:
             for hit in hits:
                 if hit.item_key not in ids:
                     continue
-                cur = self.db.execute(
-                    'INSERT INTO hits (item_id, entity, matched, field, start, "end", snippet, '
-                    "created, alerted, topics) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        ids[hit.item_key],
-                        hit.entity,
-                        hit.matched,
-                        hit.field,
-                        hit.start,
-                        hit.end,
-                        hit.snippet,
-                        at,
-                        int(alert),
-                        json.dumps(list(hit.topics)),
-                    ],
-                )
-                hit_id = int(cur.lastrowid or 0)
+                hit_id = self.insert_hit(ids[hit.item_key], hit, at, alerted=alert)
                 hit_ids.append(hit_id)
                 if alert:
-                    for channel in channels_for(hit.entity):
+                    for channel in hit_channels(hit) if hit_channels else channels_for(hit.entity):
                         self.db.execute(
                             "INSERT INTO deliveries (hit_id, channel, status, created, updated) "
                             "VALUES (?, ?, 'pending', ?, ?)",
@@ -391,6 +397,34 @@ class Store:
                         )
             self.record_source(state, status="ok", http_status=http_status, at=at)
         return hit_ids
+
+    def insert_hit(
+        self, item_id: int, hit: NewHit, at: str, *, alerted: bool, retroactive: bool = False
+    ) -> int:
+        """Insert one hit row (inside the caller's transaction); returns its id."""
+        cur = self.db.execute(
+            'INSERT INTO hits (item_id, entity, matched, field, start, "end", snippet, created, '
+            "alerted, topics, alias, kind, confirmed_by, marked, retroactive) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                item_id,
+                hit.entity,
+                hit.matched,
+                hit.field,
+                hit.start,
+                hit.end,
+                hit.snippet,
+                at,
+                int(alerted),
+                json.dumps(list(hit.topics)),
+                hit.alias,
+                hit.kind,
+                hit.confirmed_by,
+                hit.marked,
+                int(retroactive),
+            ],
+        )
+        return int(cur.lastrowid or 0)
 
     # -- deliveries ------------------------------------------------------------------------------
 
@@ -463,9 +497,9 @@ class Store:
             )
             args.append(topic)
         order = "h.created DESC, COALESCE(i.published, i.discovered) DESC, h.id DESC"
-        columns = """h.id, h.entity, i.title, i.link, i.source,
+        columns = f"""h.id, h.entity, i.title, i.link, i.source,
                       COALESCE(i.published, i.discovered) AS published, h.matched, h.field,
-                      h.start, h."end", h.snippet, h.created, h.alerted, h.topics"""
+                      h.start, h."end", h.snippet, h.created, h.alerted, h.topics{self._details()}"""
         cut = f" LIMIT {int(limit)}" if limit else ""
         if search:
             # Rank, keep the best, then make snippets for those only (a snippet is costly).
@@ -508,3 +542,65 @@ class Store:
                 FROM sources s ORDER BY s.name"""
             )
         )
+
+    # -- matching details and rematch -------------------------------------------------------------
+
+    def _details(self) -> str:
+        """The 050 hit columns for a SELECT, or nothing on a database read before migrating."""
+        if "marked" not in self.db["hits"].columns_dict:
+            return ""
+        return ", h.marked, h.alias, h.kind, h.confirmed_by, h.retroactive, h.unmatched_at"
+
+    def hit_details(self, hit_id: int) -> dict[str, Any] | None:
+        """One hit with everything `regwatch explain` shows, or None if there is no such hit."""
+        rows = list(
+            self.db.query(
+                """SELECT h.*, i.title, i.text, i.link, i.source, i.published, i.discovered
+                FROM hits h JOIN items i ON i.id = h.item_id WHERE h.id = ?""",
+                [hit_id],
+            )
+        )
+        return rows[0] if rows else None
+
+    def items_since(self, since: str | None, batch: int = 500) -> Iterator[list[dict[str, Any]]]:
+        """Stored items published (or discovered) since `since`, in batches, oldest first."""
+        where = "WHERE COALESCE(published, discovered) >= ?" if since else ""
+        last = 0
+        while True:
+            rows = list(
+                self.db.query(
+                    f"""SELECT id, source, title, text, link FROM items
+                    {where + " AND" if where else "WHERE"} id > ? ORDER BY id LIMIT {int(batch)}""",
+                    [since, last] if since else [last],
+                )
+            )
+            if not rows:
+                return
+            yield rows
+            last = rows[-1]["id"]
+
+    def hits_of_items(self, item_ids: list[int]) -> dict[int, dict[str, dict[str, Any]]]:
+        """Existing hits of these items: item id -> entity -> hit row."""
+        out: dict[int, dict[str, dict[str, Any]]] = {}
+        if not item_ids:
+            return out
+        marks = ",".join("?" * len(item_ids))
+        for r in self.db.query(
+            f"SELECT id, item_id, entity, unmatched_at FROM hits WHERE item_id IN ({marks})",
+            item_ids,
+        ):
+            out.setdefault(r["item_id"], {})[r["entity"]] = r
+        return out
+
+    def set_unmatched(self, hit_id: int, at: str | None) -> None:
+        """Record that a hit no longer matches the config (`at`), or matches again (None)."""
+        self.db.execute("UPDATE hits SET unmatched_at = ? WHERE id = ?", [at, hit_id])
+
+    def add_deliveries(self, hit_id: int, channels: Iterable[str], at: str) -> None:
+        """Pending deliveries of one hit to these channels (inside the caller's transaction)."""
+        for channel in channels:
+            self.db.execute(
+                "INSERT OR IGNORE INTO deliveries (hit_id, channel, status, created, updated) "
+                "VALUES (?, ?, 'pending', ?, ?)",
+                [hit_id, channel, at, at],
+            )

@@ -124,3 +124,14 @@ def make_snippet(text: str, start: int, end: int, width: int = 240) -> str:
         right = space if space != -1 else right
     snippet = text[left:right].replace("\n", " ")
     return ("…" if left > 0 else "") + snippet + ("…" if right < len(text) else "")
+
+
+# Around a mention or a search's matching words. Markdown-style: guillemets are French quotes.
+MARK = "**"
+MARK_OPEN = MARK_CLOSE = MARK
+
+
+def mark_snippet(text: str, start: int, end: int, width: int = 240) -> str:
+    """The snippet around [start, end) with the mention marked **like this**."""
+    marked = text[:start] + MARK_OPEN + text[start:end] + MARK_CLOSE + text[end:]
+    return make_snippet(marked, start, end + len(MARK_OPEN) + len(MARK_CLOSE), width)
