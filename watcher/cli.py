@@ -126,6 +126,9 @@ def poll(ctx: click.Context, names: tuple[str, ...]) -> None:
     """
     from watcher.alert import dispatch
     from watcher.daemon import print_hits
+    from watcher.digest import queue_digests
+    from watcher.health import check_health
+    from watcher.outbox import utcnow
     from watcher.poll import poller_session
 
     config = get_config(ctx)
@@ -135,7 +138,10 @@ def poll(ctx: click.Context, names: tuple[str, ...]) -> None:
     async def go() -> tuple[list[Any], tuple[int, int]]:
         async with poller_session(config, store) as poller:
             results = await poller.poll_all(sources)
-        return results, await dispatch(store, config.channels)
+        for r in results:
+            check_health(config, store, config.source(r.source), utcnow())
+        queue_digests(store, config.channels, utcnow())
+        return results, await dispatch(store, config.channels, delivery=config.delivery)
 
     results, (sent, failed) = asyncio.run(go())
     for r in results:
@@ -193,6 +199,7 @@ def open_readonly(ctx: click.Context) -> Store:
 @click.option("--search", help="Only hits whose item title or text contains TEXT.")
 @click.option("--limit", "-n", default=50, show_default=True, help="At most N hits (0: all).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--stories", is_flag=True, help="One row per story (same news from several sources).")
 @click.pass_context
 @reports_errors
 def hits(
@@ -203,12 +210,24 @@ def hits(
     search: str | None,
     limit: int,
     fmt: str,
+    stories: bool,
 ) -> None:
     """List hits, newest first. Works while the daemon runs.
 
+    Each hit has a `story` id: copies of the same news from several sources share it.
+
     Example: regwatch hits --entity Microsoft --since 30d --format csv > microsoft.csv
+
+    Example: regwatch hits --stories
     """
     store = open_readonly(ctx)
+    if stories:
+        from watcher.story import query_stories
+
+        rows = query_stories(store.db, entity=entity, limit=limit or None)
+        cols = ["story", "published", "entities", "items", "sources", "title", "link"]
+        click.echo(render(rows, fmt, cols if fmt == "table" else None))
+        return
     rows = store.query_hits(
         entity=entity,
         source=source,
@@ -216,8 +235,68 @@ def hits(
         search=search,
         limit=limit or None,
     )
-    cols = ["id", "entity", "published", "source", "matched", "title", "link", "snippet"]
+    cols = ["id", "story", "entity", "published", "source", "matched", "title", "link", "snippet"]
     click.echo(render(rows, fmt, cols if fmt == "table" else None))
+
+
+@cli.group(invoke_without_command=True)
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "failed", "dead", "sent", "merged", "digested"]),
+    help="Only deliveries with this status.",
+)
+@click.option("--channel", help="Only deliveries to this channel.")
+@click.option("--limit", "-n", default=100, show_default=True, help="At most N rows (0: all).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.pass_context
+@reports_errors
+def deliveries(
+    ctx: click.Context, status: str | None, channel: str | None, limit: int, fmt: str
+) -> None:
+    """List alert deliveries (the outbox), newest first; `deliveries retry` re-queues.
+
+    kind is "hit" (one hit to one channel), "digest" or "health". Statuses: pending,
+    failed (retried with backoff), dead (gave up after [delivery] max_attempts), sent,
+    merged (a later copy of a story already alerted), digested (waiting in a digest).
+
+    Example: regwatch deliveries --status dead --channel slack
+    """
+    if ctx.invoked_subcommand:
+        return
+    from watcher.outbox import list_deliveries
+
+    rows = list_deliveries(open_readonly(ctx), status=status, channel=channel, limit=limit or None)
+    cols = [
+        "kind",
+        "id",
+        "channel",
+        "status",
+        "attempts",
+        "next_attempt",
+        "hit_id",
+        "title",
+        "error",
+    ]
+    click.echo(render(rows, fmt, cols if fmt == "table" else None))
+
+
+@deliveries.command("retry")
+@click.option("--dead", is_flag=True, help="Also re-queue dead deliveries (attempts start again).")
+@click.option("--channel", help="Only deliveries to this channel.")
+@click.pass_context
+@reports_errors
+def deliveries_retry(ctx: click.Context, dead: bool, channel: str | None) -> None:
+    """Make failed deliveries due now (with --dead, dead ones too); the daemon sends them.
+
+    Example: regwatch deliveries retry --dead --channel slack
+    """
+    from watcher.outbox import retry_deliveries
+
+    store = Store(get_config(ctx).storage_path)
+    count = retry_deliveries(store, dead=dead, channel=channel)
+    click.echo(
+        f"{count} deliveries re-queued; they are sent at the next dispatch (or `regwatch poll`)"
+    )
 
 
 @cli.command()

@@ -27,6 +27,7 @@ TOP: Spec = {
     "sources": ([dict], False),
     "entities": ([dict], False),
     "channels": ([dict], False),
+    "delivery": (dict, False),
 }
 STORAGE: Spec = {"path": (str, False)}
 DEFAULTS: Spec = {
@@ -44,6 +45,7 @@ SOURCE: Spec = {
     "alert_first_poll": (bool, False),
     "enabled": (bool, False),
     "tags": ([str], False),
+    "stale_after": (str, False),
 }
 ENTITY: Spec = {"name": (str, True), "aliases": ([str], True)}
 CHANNEL: Spec = {
@@ -51,8 +53,23 @@ CHANNEL: Spec = {
     "url": (str, True),
     "entities": ([str], False),
     "format": (str, False),
+    "sources": ([str], False),
+    "tags": ([str], False),
+    "title": (str, False),
+    "body": (str, False),
+    "digest": (str, False),
+    "timezone": (str, False),
+    "health": (bool, False),
 }
 FORMATS = ("text", "markdown", "html")
+DELIVERY: Spec = {
+    "retry_base": (str, False),
+    "retry_cap": (str, False),
+    "max_attempts": (int, False),
+    "timeout": (str, False),
+    "story_window": (str, False),
+    "health_failures": (int, False),
+}
 
 
 @dataclass(frozen=True)
@@ -73,6 +90,7 @@ class Source:
     alert_first_poll: bool = False
     enabled: bool = True
     tags: tuple[str, ...] = ()
+    stale_after: float | None = None  # seconds without a new item before a health alert
 
 
 @dataclass(frozen=True)
@@ -87,14 +105,43 @@ class Channel:
     url: str = field(repr=False)  # secrets inside: never print it, use masked_url
     entities: tuple[str, ...] | None = None
     format: str = "text"
+    sources: tuple[str, ...] | None = None
+    tags: tuple[str, ...] | None = None
+    title: str | None = None  # string.Template over watcher.template.FIELDS
+    body: str | None = None
+    digest: str = "immediate"  # or "hourly", "daily 08:00", "weekly mon 08:00"
+    timezone: str | None = None  # IANA name for the digest schedule; None: the system's
+    health: bool = False  # takes source-health alerts
 
     @property
     def masked_url(self) -> str:
         return mask_url(self.url)
 
-    def wants(self, entity: str) -> bool:
-        """True when this channel takes hits for `entity`."""
-        return self.entities is None or entity in self.entities
+    def wants(
+        self,
+        entity: str,
+        source: str | None = None,
+        tags: tuple[str, ...] | list[str] = (),
+        topics: tuple[str, ...] | list[str] = (),
+    ) -> bool:
+        """True when this channel takes hits for `entity` from `source` (with its `tags`)."""
+        if self.entities is not None and entity not in self.entities:
+            return False
+        if self.sources is not None and source not in self.sources:
+            return False
+        return self.tags is None or bool(set(self.tags) & set(tags))
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The [delivery] table: retries, send deadline, story window, health threshold."""
+
+    retry_base: float = 60.0
+    retry_cap: float = 3600.0
+    max_attempts: int = 10
+    timeout: float = 30.0
+    story_window: float = 48 * 3600.0
+    health_failures: int = 3
 
 
 @dataclass(frozen=True)
@@ -105,6 +152,7 @@ class Config:
     sources: tuple[Source, ...] = ()
     entities: tuple[Entity, ...] = ()
     channels: tuple[Channel, ...] = ()
+    delivery: Delivery = Delivery()
 
     def source(self, name: str) -> Source:
         for source in self.sources:
@@ -266,6 +314,7 @@ def parse_config(
                 alert_first_poll=s.get("alert_first_poll", defaults.alert_first_poll),
                 enabled=s.get("enabled", True),
                 tags=tuple(s.get("tags", ())),
+                stale_after=check.duration(s.get("stale_after"), at + "stale_after", 0) or None,
             )
         )
     check.unique([s.name for s in sources], "sources")
@@ -307,6 +356,7 @@ def parse_config(
                 url=url,
                 entities=tuple(ents) if ents is not None else None,
                 format=fmt,
+                **_channel_delivery(c, check, at, [s.name for s in sources]),
             )
         )
     check.unique([c.name for c in channels], "channels")
@@ -318,7 +368,69 @@ def parse_config(
         sources=tuple(sources),
         entities=tuple(entities),
         channels=tuple(channels),
+        delivery=_delivery(raw.get("delivery", {}), check),
     )
+
+
+def _channel_delivery(
+    c: dict[str, Any], check: _Checker, at: str, source_names: list[str]
+) -> dict[str, Any]:
+    """The routing, template, digest and health keys of one [[channels]] table, validated."""
+    from watcher.digest import parse_schedule, zone
+    from watcher.template import check_template
+
+    for name in c.get("sources", []):
+        if name not in source_names:
+            close = difflib.get_close_matches(name, source_names, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "sources: " + ", ".join(source_names)
+            raise check.fail(at + "sources", f"unknown source {name!r}", hint)
+    for key in ("title", "body"):
+        if key in c:
+            problem = check_template(c[key])
+            if problem:
+                raise check.fail(at + key, problem, 'example: title = "$entity: $title"')
+    digest = " ".join(c.get("digest", "immediate").split())
+    try:
+        parse_schedule(digest)
+    except ValueError as exc:
+        raise check.fail(at + "digest", str(exc)) from None
+    if "timezone" in c:
+        try:
+            zone(c["timezone"])
+        except ValueError as exc:
+            raise check.fail(
+                at + "timezone", str(exc), "an IANA name like Europe/Brussels"
+            ) from None
+    return {
+        "sources": tuple(c["sources"]) if "sources" in c else None,
+        "tags": tuple(c["tags"]) if "tags" in c else None,
+        "title": c.get("title"),
+        "body": c.get("body"),
+        "digest": digest,
+        "timezone": c.get("timezone"),
+        "health": c.get("health", False),
+    }
+
+
+def _delivery(d: dict[str, Any], check: _Checker) -> Delivery:
+    check.table(d, DELIVERY, "delivery.")
+    for key in ("max_attempts", "health_failures"):
+        if key in d and d[key] < 1:
+            raise check.fail(f"delivery.{key}", "must be at least 1")
+    base = Delivery()
+    out = Delivery(
+        retry_base=check.duration(d.get("retry_base"), "delivery.retry_base", base.retry_base),
+        retry_cap=check.duration(d.get("retry_cap"), "delivery.retry_cap", base.retry_cap),
+        max_attempts=d.get("max_attempts", base.max_attempts),
+        timeout=check.duration(d.get("timeout"), "delivery.timeout", base.timeout),
+        story_window=check.duration(
+            d.get("story_window"), "delivery.story_window", base.story_window
+        ),
+        health_failures=d.get("health_failures", base.health_failures),
+    )
+    if out.retry_cap < out.retry_base:
+        raise check.fail("delivery.retry_cap", "must not be shorter than delivery.retry_base")
+    return out
 
 
 def _check_apprise_url(url: str, check: _Checker, where: str) -> None:

@@ -56,8 +56,15 @@ class Poller:
         self.matcher = matcher or Matcher(config.entities)
         self._pool: asyncio.Semaphore | None = None
 
-    def channels_for(self, entity: str) -> list[str]:
-        return [c.name for c in self.config.channels if c.wants(entity)]
+    def channels_for(
+        self,
+        entity: str,
+        source: str | None = None,
+        tags: tuple[str, ...] = (),
+        topics: tuple[str, ...] = (),
+    ) -> list[str]:
+        """Names of the channels that take a hit for `entity` from `source` (routing)."""
+        return [c.name for c in self.config.channels if c.wants(entity, source, tags, topics)]
 
     async def poll(self, source: Source) -> PollResult:
         """Poll one source; failures are recorded on the source, never raised."""
@@ -134,7 +141,14 @@ class Poller:
             for i, m in found
         ]
         hit_ids = self.store.save_poll(
-            state, rows, hits, self.channels_for, alert=alert, http_status=http_status
+            state,
+            rows,
+            hits,
+            self.channels_for,
+            alert=alert,
+            http_status=http_status,
+            route=lambda h: self.channels_for(h.entity, source.name, source.tags, h.topics),
+            story_window=self.config.delivery.story_window,
         )
         return PollResult(
             source.name,
