@@ -225,7 +225,12 @@ def hits(
         from watcher.story import query_stories
 
         rows = query_stories(store.db, entity=entity, limit=limit or None)
-        cols = ["story", "published", "entities", "items", "sources", "title", "link"]
+        if fmt != "json":
+            rows = [
+                {**r, "entities": ", ".join(r["entities"]), "sources": ", ".join(r["sources"])}
+                for r in rows
+            ]
+        cols = ["story", "published", "entities", "items", "sources", "title"]
         click.echo(render(rows, fmt, cols if fmt == "table" else None))
         return
     rows = store.query_hits(
