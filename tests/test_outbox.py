@@ -42,12 +42,13 @@ def save_hit(
     entity: str = "Microsoft",
     link: str | None = None,
     text: str = "",
+    published: str | None = None,
 ) -> int:
     """Store one new item with one hit routed to `channels`, as a poll would."""
     state = store.source_state(source, f"https://{source}.example/feed")
     state.first_poll_at = "2024-01-01T00:00:00+00:00"  # not a first poll: alerts are created
     key = f"k:{title}"
-    item = {"key": key, "title": title, "link": link, "published": None, "text": text}
+    item = {"key": key, "title": title, "link": link, "published": published, "text": text}
     hit = NewHit(key, entity, entity, "title", 0, len(entity), title)
     ids = store.save_poll(
         state, [item], [hit], lambda e: list(channels), alert=True, http_status=200
