@@ -301,7 +301,8 @@ class Receiver:
     """An HTTP receiver for apprise json:// and mmost:// posts, with knobs for failure tests.
 
     `status` is the answer; `hold` (an Event, set = let through) makes a request wait before
-    answering, so a test can act while a send is in flight. Every body that arrived is in
+    answering, so a test can act while a send is in flight; with `gate` set, only requests
+    for which gate(number received so far) is true wait. Every body that arrived is in
     `received` (even if answered 500 or never answered); `posts` only the ones answered 2xx.
     """
 
@@ -311,6 +312,7 @@ class Receiver:
         self.status = 200
         self.hold = threading.Event()
         self.hold.set()
+        self.gate: Callable[[int], bool] | None = None
         self.lock = threading.Lock()
         hook = self
 
@@ -327,7 +329,9 @@ class Receiver:
                 body["_path"] = self.path
                 with hook.lock:
                     hook.received.append(body)
-                hook.hold.wait(30)
+                    count = len(hook.received)
+                if hook.gate is None or hook.gate(count):
+                    hook.hold.wait(30)
                 status = hook.status
                 if status < 300:
                     with hook.lock:

@@ -51,7 +51,9 @@ def test_digest_groups_pending_hits_by_entity_newest_first(make_config, receiver
 
     assert cycle() == []  # first sight: the first digest is the next 08:00
     both = ["daily", "now"]
-    old = save_hit(store, "Microsoft cloud probe opened", both, published="2024-03-03T09:00:00+00:00")
+    old = save_hit(
+        store, "Microsoft cloud probe opened", both, published="2024-03-03T09:00:00+00:00"
+    )
     new = save_hit(store, "Microsoft Teams decision", both, published="2024-03-04T05:00:00+00:00")
     openai = save_hit(
         store, "OpenAI board inquiry", both, entity="OpenAI", published="2024-03-03T12:00:00+00:00"

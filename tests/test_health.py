@@ -83,7 +83,9 @@ health = true
     assert asyncio.run(poll_and_check(now + timedelta(minutes=59))) is None
     assert asyncio.run(poll_and_check(now + timedelta(minutes=61))) == "stale"
     assert asyncio.run(poll_and_check(now + timedelta(hours=5))) is None  # still stale: quiet
-    feed_server.routes["/eu.xml"] = {"body": rss([{"title": "New", "link": "https://eu.example/2"}, ITEM])}
+    feed_server.routes["/eu.xml"] = {
+        "body": rss([{"title": "New", "link": "https://eu.example/2"}, ITEM])
+    }
     assert asyncio.run(poll_and_check(now + timedelta(minutes=1))) == "ok"
     assert [p["title"] for p in receiver.posts] == [
         "[regwatch] source eu is stale (no new item for more than 1 h)",
