@@ -378,7 +378,14 @@ def check(ctx: click.Context) -> None:
     click.echo(f"{len(config.channels)} channels:")
     for c in config.channels:
         scope = ", ".join(c.entities) if c.entities is not None else "all entities"
-        click.echo(f"  {c.name:<24} {c.masked_url} ({c.format}; {scope})")
+        extra = "".join(
+            f"; {label} {', '.join(values)}"
+            for label, values in (("sources", c.sources), ("tags", c.tags))
+            if values is not None
+        )
+        extra += f"; digest {c.digest}" if c.digest != "immediate" else ""
+        extra += "; health alerts" if c.health else ""
+        click.echo(f"  {c.name:<24} {c.masked_url} ({c.format}; {scope}{extra})")
     if not config.channels:
         click.echo("  (none: hits are printed to standard output)")
 

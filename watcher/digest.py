@@ -18,7 +18,7 @@ from datetime import datetime, time, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from watcher.alert import CHAT_SCHEMES, Message, escape_value, scheme_of, title_limit, trim
+from watcher.alert import MARKDOWN_ALWAYS, Message, escape_value, scheme_of, title_limit, trim
 from watcher.config import Channel
 from watcher.outbox import enqueue_message, iso
 from watcher.store import Store
@@ -188,7 +188,7 @@ def render_digest(
     """One digest: hits grouped by entity (largest group first), newest first, with counts."""
     scheme = scheme_of(channel.url)
     fmt = channel.format
-    if fmt == "text" and scheme in CHAT_SCHEMES - {"slack"}:
+    if fmt == "text" and scheme in MARKDOWN_ALWAYS:
         fmt = "markdown"
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:

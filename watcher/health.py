@@ -57,7 +57,14 @@ def check_health(config: Config, store: Store, source: Source, now: datetime) ->
         for channel in config.channels:
             if channel.health:
                 message = health_message(
-                    source, previous, state, error, channel.format, scheme_of(channel.url), config
+                    at,
+                    source,
+                    previous,
+                    state,
+                    error,
+                    channel.format,
+                    scheme_of(channel.url),
+                    config,
                 )
                 enqueue_message(
                     store.db, channel.name, "health", f"{source.name}: {state}", message, at
@@ -67,6 +74,7 @@ def check_health(config: Config, store: Store, source: Source, now: datetime) ->
 
 
 def health_message(
+    at: str,
     source: Source,
     previous: str,
     state: str,
@@ -92,6 +100,7 @@ def health_message(
         f"Source {name} {what}.",
         escape_value(detail, fmt, scheme),
         f"URL: {escape_value(source.url, fmt, scheme, link=True)}",
+        f"regwatch health alert: {escape_value(source.name, fmt, scheme)} {state} at {at}",
     ]
     if fmt == "html":
         return Message(title, "<br>".join(lines), "html")
