@@ -211,3 +211,36 @@ def test_deliveries_listing_filters_by_status_and_channel(make_config, receiver,
     assert "(no rows)" in run_cli(config.path, "deliveries", "--status", "dead").output
     bad = run_cli(config.path, "deliveries", "--status", "lost")
     assert bad.exit_code == 2 and "lost" in bad.output
+
+
+def test_the_daemon_polls_on_while_a_channel_hangs(feed_server, make_config, receiver, receiver2):
+    from conftest import rss
+
+    from watcher.daemon import Daemon
+    from watcher.poll import poller_session
+
+    feed_server.routes["/eu.xml"] = {
+        "body": rss([{"title": "Microsoft fined", "link": "https://e/1"}])
+    }
+    path = make_config(
+        channels={"slow": receiver.json_url, "fast": receiver2.json_url},
+        extra=f'[[sources]]\nname = "eu"\nurl = "{feed_server.url("/eu.xml")}"\n'
+        "alert_first_poll = true\n",
+    )
+    config = load_config(path)
+    store = Store(config.storage_path)
+    receiver.hold.clear()
+
+    async def run() -> None:
+        daemon = Daemon(config, store)
+        async with poller_session(config, store) as poller:
+            daemon.poller = poller
+            await daemon.poll_job(config.sources[0])  # returns although "slow" hangs
+            await asyncio.to_thread(wait_until, lambda: receiver2.posts, 10, "fast channel")
+            assert receiver.received and not receiver.posts
+            receiver.hold.set()
+            await daemon.dispatcher.close(10)  # a clean stop lets the send in flight finish
+
+    asyncio.run(run())
+    assert len(receiver.posts) == 1
+    assert {r["status"] for r in list_deliveries(store)} == {"sent"}

@@ -184,6 +184,14 @@ class Dispatcher:
             await asyncio.gather(*late, return_exceptions=True)
 
     async def _drain(self, channel: Channel) -> None:
+        sent = self.sent
+        try:
+            await self._send_due(channel)
+        finally:
+            if self.sent > sent:
+                log.info("channel %s: %d alerts sent", channel.name, self.sent - sent)
+
+    async def _send_due(self, channel: Channel) -> None:
         while True:
             work = due_work(self.store, channel, self.clock())
             if not work:
