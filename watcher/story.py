@@ -135,18 +135,32 @@ def _similar_title(db: sqlite_utils.Database, key: str, when: str, window: float
         low, high = _shift(when, -window), _shift(when, window)
     except ValueError:
         return None
-    rows = db.execute(
+    exact = db.execute(
+        "SELECT story_id FROM story_keys WHERE key = ? AND at BETWEEN ? AND ? LIMIT 1",
+        [key, low, high],
+    ).fetchone()
+    if exact:
+        return int(exact[0])
+    title = key[len("title:") :]
+    words = set(title.split())
+    matcher = difflib.SequenceMatcher(None, autojunk=False)
+    matcher.set_seq2(title)  # SequenceMatcher caches what it learns about seq2
+    for other, story in db.execute(
         "SELECT key, story_id FROM story_keys WHERE key LIKE 'title:%' AND at BETWEEN ? AND ? "
         "ORDER BY at DESC",
         [low, high],
-    ).fetchall()
-    title = key[len("title:") :]
-    for other, story in rows:
-        if other == key:
-            return int(story)
-    for other, story in rows:
-        matcher = difflib.SequenceMatcher(None, title, other[len("title:") :], autojunk=False)
-        if matcher.quick_ratio() >= TITLE_SIMILARITY and matcher.ratio() >= TITLE_SIMILARITY:
+    ):
+        candidate = other[len("title:") :]
+        # Cheap filters first: shared words, then difflib's upper bounds, then the ratio.
+        shared = words & set(candidate.split())
+        if len(shared) < TITLE_SIMILARITY * 0.6 * len(words):
+            continue
+        matcher.set_seq1(candidate)
+        if (
+            matcher.real_quick_ratio() >= TITLE_SIMILARITY
+            and matcher.quick_ratio() >= TITLE_SIMILARITY
+            and matcher.ratio() >= TITLE_SIMILARITY
+        ):
             return int(story)
     return None
 
