@@ -244,3 +244,47 @@ def test_the_daemon_polls_on_while_a_channel_hangs(feed_server, make_config, rec
     asyncio.run(run())
     assert len(receiver.posts) == 1
     assert {r["status"] for r in list_deliveries(store)} == {"sent"}
+
+
+def test_a_database_from_before_the_outbox_is_migrated_in_place(tmp_path: Path) -> None:
+    import sqlite3
+
+    from watcher import store as store_module
+
+    path = tmp_path / "old.db"
+    old = sqlite_utils_db(path)
+    for name, step in store_module.MIGRATIONS:
+        if not name.startswith("040_"):
+            step(old)
+            old.execute("INSERT INTO _migrations VALUES (?, ?)", [name, "2024-01-01"])
+    old.execute(
+        "INSERT INTO items VALUES (7, 'eu', 'k', 'Microsoft fined', 'https://e/1', NULL, "
+        "'2024-01-01T00:00:00+00:00', '')"
+    )
+    old.execute(
+        'INSERT INTO hits (id, item_id, entity, matched, field, start, "end", snippet, created) '
+        "VALUES (3, 7, 'Microsoft', 'Microsoft', 'title', 0, 9, 's', '2024-01-01T00:00:00+00:00')"
+    )
+    old.execute(
+        "INSERT INTO deliveries (hit_id, channel, status, attempts, created, updated) "
+        "VALUES (3, 'hook', 'failed', 2, '2024-01-01', '2024-01-01')"
+    )
+    old.conn.commit()
+    old.close()
+
+    store = Store(path)
+    assert [r["story"] for r in store.query_hits()] == [7]  # one story per old item
+    row = list_deliveries(store)[0]
+    assert (row["status"], row["attempts"], row["next_attempt"]) == ("failed", 2, None)
+    with pytest.raises(sqlite3.IntegrityError):  # the schema still guards its references
+        store.db.execute(
+            "INSERT INTO deliveries (hit_id, channel, created, updated) VALUES (99, 'x', '', '')"
+        )
+
+
+def sqlite_utils_db(path: Path) -> Any:
+    import sqlite_utils
+
+    db = sqlite_utils.Database(path)
+    db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    return db

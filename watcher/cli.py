@@ -221,10 +221,17 @@ def hits(
     Example: regwatch hits --stories
     """
     store = open_readonly(ctx)
+    rows = store.query_hits(
+        entity=entity,
+        source=source,
+        since=parse_since(since) if since else None,
+        search=search,
+        limit=None if stories else limit or None,
+    )
     if stories:
-        from watcher.story import query_stories
+        from watcher.story import group_stories
 
-        rows = query_stories(store.db, entity=entity, limit=limit or None)
+        rows = group_stories(rows, limit or None)
         if fmt != "json":
             rows = [
                 {**r, "entities": ", ".join(r["entities"]), "sources": ", ".join(r["sources"])}
@@ -233,13 +240,6 @@ def hits(
         cols = ["story", "published", "entities", "items", "sources", "title"]
         click.echo(render(rows, fmt, cols if fmt == "table" else None))
         return
-    rows = store.query_hits(
-        entity=entity,
-        source=source,
-        since=parse_since(since) if since else None,
-        search=search,
-        limit=limit or None,
-    )
     cols = ["id", "story", "entity", "published", "source", "matched", "title", "link", "snippet"]
     click.echo(render(rows, fmt, cols if fmt == "table" else None))
 

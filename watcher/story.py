@@ -8,7 +8,6 @@ like ``detail/en/ip_24_1234``), or a near-identical normalised title within a ti
 from __future__ import annotations
 
 import difflib
-import json
 import re
 import unicodedata
 from datetime import datetime, timedelta
@@ -191,27 +190,35 @@ def story_copies(db: sqlite_utils.Database, story: int | None) -> list[dict[str,
     )
 
 
-def query_stories(
-    db: sqlite_utils.Database, *, entity: str | None = None, limit: int | None = 50
-) -> list[dict[str, Any]]:
-    """One row per story, newest first: its title, entities, sources, hits and first link."""
-    where, args = "", []
-    if entity:
-        where, args = "WHERE h.entity = ? COLLATE NOCASE", [entity]
-    sql = f"""SELECT s.id AS story, s.title,
-                  MAX(COALESCE(i.published, i.discovered)) AS published,
-                  json_group_array(DISTINCT h.entity) AS entities,
-                  json_group_array(DISTINCT i.source) AS sources,
-                  COUNT(DISTINCT i.id) AS items, COUNT(h.id) AS hits,
-                  (SELECT i2.link FROM hits h2 JOIN items i2 ON i2.id = h2.item_id
-                   WHERE h2.story_id = s.id ORDER BY i2.id LIMIT 1) AS link
-              FROM stories s JOIN hits h ON h.story_id = s.id JOIN items i ON i.id = h.item_id
-              {where}
-              GROUP BY s.id ORDER BY MAX(h.created) DESC, s.id DESC"""
-    if limit:
-        sql += f" LIMIT {int(limit)}"
-    rows = list(db.query(sql, args))
-    for row in rows:
-        row["entities"] = sorted(json.loads(row["entities"]))
-        row["sources"] = sorted(json.loads(row["sources"]))
-    return rows
+def group_stories(hits: list[dict[str, Any]], limit: int | None = None) -> list[dict[str, Any]]:
+    """Hits (newest first, as Store.query_hits gives them) grouped one row per story."""
+    stories: dict[Any, dict[str, Any]] = {}
+    for hit in hits:
+        key = hit.get("story") or f"hit {hit['id']}"  # a hit stored without a story
+        row = stories.get(key)
+        if row is None:
+            if limit and len(stories) >= limit:
+                continue
+            row = stories[key] = {
+                "story": hit.get("story"),
+                "published": hit["published"],
+                "entities": set(),
+                "sources": set(),
+                "items": set(),
+                "hits": 0,
+            }
+        # Rows come newest first: the last one seen is the story's first copy.
+        row.update(title=hit["title"], link=hit["link"])
+        row["entities"].add(hit["entity"])
+        row["sources"].add(hit["source"])
+        row["items"].add((hit["source"], hit["title"], hit["link"]))
+        row["hits"] += 1
+    return [
+        {
+            **row,
+            "entities": sorted(row["entities"]),
+            "sources": sorted(row["sources"]),
+            "items": len(row["items"]),
+        }
+        for row in stories.values()
+    ]
