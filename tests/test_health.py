@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
 from conftest import rss
@@ -38,11 +39,15 @@ url = "{receiver2.json_url}"
 health_failures = 3
 """
     )
-    titles = []
+    titles, health = [], []
     for status in [200, 500, 500, 500, 500, 500, 200, 200]:
         feed_server.routes["/eu.xml"] = {"body": rss([ITEM]), "status": status, "etag": False}
         assert run_cli(config, "poll").exit_code == 0
         titles.append([p["title"] for p in receiver.posts])
+        health.append(
+            json.loads(run_cli(config, "sources", "--format", "json").output)[0]["health"]
+        )
+    assert health == ["ok"] * 3 + ["failing"] * 3 + ["ok"] * 2
     failing = "[regwatch] source eu is failing (3 polls in a row)"
     recovered = "[regwatch] source eu has recovered (was failing)"
     assert titles == [[], [], [], [failing], [failing], [failing]] + [[failing, recovered]] * 2

@@ -309,7 +309,7 @@ def deliveries_retry(ctx: click.Context, dead: bool, channel: str | None) -> Non
 @click.pass_context
 @reports_errors
 def sources(ctx: click.Context, fmt: str) -> None:
-    """One row per source: last poll, status, error, items and hits.
+    """One row per source: last poll, status, error, health, items and hits.
 
     Sources in the config that were never polled are listed as "never polled".
     """
@@ -331,6 +331,7 @@ def sources(ctx: click.Context, fmt: str) -> None:
                 "http": r.get("http_status"),
                 "error": r.get("last_error"),
                 "failures": r.get("failures", 0),
+                "health": r.get("health"),
                 "items": r["items"],
                 "hits": r["hits"],
                 "url": s.url,
@@ -345,12 +346,13 @@ def sources(ctx: click.Context, fmt: str) -> None:
                 "http": r["http_status"],
                 "error": r["last_error"],
                 "failures": r["failures"],
+                "health": r["health"],
                 "items": r["items"],
                 "hits": r["hits"],
                 "url": r["url"],
             }
         )
-    cols = ["name", "last_poll", "status", "http", "failures", "items", "hits", "error"]
+    cols = ["name", "last_poll", "status", "http", "failures", "health", "items", "hits", "error"]
     click.echo(render(rows, fmt, cols if fmt == "table" else None))
 
 

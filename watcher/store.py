@@ -430,7 +430,7 @@ class Store:
         return list(
             self.db.query(
                 """SELECT s.name, s.url, s.last_poll_at, s.last_status, s.http_status,
-                       s.last_error, s.failures, s.last_success_at,
+                       s.last_error, s.failures, s.last_success_at, s.health,
                        (SELECT COUNT(*) FROM items i WHERE i.source = s.name) AS items,
                        (SELECT COUNT(*) FROM hits h JOIN items i ON i.id = h.item_id
                         WHERE i.source = s.name) AS hits
