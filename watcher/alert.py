@@ -200,7 +200,11 @@ def _topics(value: Any) -> list[str]:
 
 
 def send(channel: Channel, message: Message, timeout: float = 30.0) -> str | None:
-    """Send one message; returns None on success or the reason it failed (never raises)."""
+    """Send one message; returns None on success or the reason it failed (never raises).
+
+    apprise 2.x returns an AppriseResult whose truth is its status: only SUCCESS is true
+    (PARTIAL, TIMEOUT and NOMATCH count as failures); apprise 1.x returned a bool.
+    """
     import apprise
 
     try:
@@ -211,13 +215,15 @@ def send(channel: Channel, message: Message, timeout: float = 30.0) -> str | Non
             body=message.body, title=message.title, body_format=message.body_format, timeout=timeout
         )
     except Exception as exc:  # noqa: BLE001 - a plugin may raise anything; record it instead
-        return f"{type(exc).__name__}: {exc}"
-    # apprise 2.x returns an AppriseResult: SUCCESS is the only outcome that counts as sent
-    # (PARTIAL, TIMEOUT, NOMATCH are failures); apprise 1.x returned a bool.
-    status = getattr(result, "status", None)
-    if (status is None and result) or getattr(status, "name", "") == "SUCCESS":
+        return _masked(channel, f"{type(exc).__name__}: {exc}")
+    if result:
         return None
-    return f"{channel.name}: delivery failed ({_describe(result)})"
+    return _masked(channel, f"{channel.name}: delivery failed ({_describe(result)})")
+
+
+def _masked(channel: Channel, text: str) -> str:
+    """`text` with the channel's URL (and its secrets) replaced by the masked form."""
+    return text.replace(channel.url, channel.masked_url)
 
 
 def _describe(result: Any) -> str:
