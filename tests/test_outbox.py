@@ -172,12 +172,12 @@ def test_a_slow_or_down_channel_does_not_hold_up_another(make_config, receiver, 
         return await task
 
     sent, failed = asyncio.run(run())
-    assert (sent, failed) == (6, 1)  # "down" fails once and waits for its backoff
+    assert (sent, failed) == (6, 3)  # "down" refuses at once: each delivery failed, none lost
     assert len(receiver.posts) == 3
     by_channel: dict[str, set[str]] = {}
     for r in list_deliveries(store):
         by_channel.setdefault(r["channel"], set()).add(r["status"])
-    assert by_channel == {"slow": {"sent"}, "fast": {"sent"}, "down": {"failed", "pending"}}
+    assert by_channel == {"slow": {"sent"}, "fast": {"sent"}, "down": {"failed"}}
     assert sorted(int(t.split("#")[-1]) for t in receiver2.texts()) == sorted(hits)
 
 
@@ -288,3 +288,18 @@ def sqlite_utils_db(path: Path) -> Any:
     db = sqlite_utils.Database(path)
     db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     return db
+
+
+def test_a_hanging_channel_pauses_after_one_timeout(make_config, receiver) -> None:
+    config = channels_config(make_config, {"hangs": receiver.json_url}, 'timeout = "1s"')
+    store = Store(config.storage_path)
+    for i in range(3):
+        save_hit(store, f"Microsoft story {i}", ["hangs"])
+    receiver.hold.clear()
+    try:
+        result = asyncio.run(Dispatcher(store, config.channels, config.delivery).drain())
+    finally:
+        receiver.hold.set()
+    assert result == (0, 1)  # one timeout, not three
+    assert sorted(r["status"] for r in list_deliveries(store)) == ["failed", "pending", "pending"]
+    assert "timeout" in list_deliveries(store, status="failed")[0]["error"].lower()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 STATUSES = ("pending", "failed", "dead", "sent", "merged", "digested")
 BATCH = 100  # rows fetched per round; a channel's drain loops until nothing is due
+SLOW_FAILURE = 5.0  # seconds (or half the send timeout): a failure this slow pauses a channel
 
 Sender = Callable[[Channel, Message, float], str | None]
 
@@ -200,9 +202,11 @@ class Dispatcher:
                 if self.closing:
                     return
                 message = compose(self.store, channel, item)
+                began = time.monotonic()
                 error = await asyncio.to_thread(
                     self.sender, channel, message, self.delivery.timeout
                 )
+                took = time.monotonic() - began
                 status = record_attempt(self.store, item, error, self.delivery, self.clock())
                 if error is None:
                     self.sent += 1
@@ -218,9 +222,10 @@ class Dispatcher:
                     item.attempts + 1,
                     error,
                 )
-                # The service is probably down: stop here rather than time out on every row;
-                # the next dispatch tries again (this row only once its backoff has passed).
-                return
+                if took >= min(SLOW_FAILURE, self.delivery.timeout / 2):
+                    # The service hangs: stop here rather than time out on every row; the
+                    # next dispatch tries again (this row only once its backoff has passed).
+                    return
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:
