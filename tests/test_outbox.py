@@ -282,6 +282,25 @@ def test_a_database_from_before_the_outbox_is_migrated_in_place(tmp_path: Path) 
         )
 
 
+def test_reading_a_database_not_yet_upgraded_says_how_to_upgrade(make_config, run_cli) -> None:
+    from watcher import store as store_module
+
+    config = make_config()
+    old = sqlite_utils_db(config.parent / "regwatch.db")
+    for name, step in store_module.MIGRATIONS:
+        if not name.startswith("040_"):
+            step(old)
+            old.execute("INSERT INTO _migrations VALUES (?, ?)", [name, "2024-01-01"])
+    old.conn.commit()
+    old.close()
+    for args in (["hits"], ["deliveries"]):
+        result = run_cli(config, *args)
+        assert result.exit_code == 4, result.output
+        assert "older regwatch" in result.output and "regwatch poll" in result.output
+    assert run_cli(config, "poll").exit_code == 0  # upgrades it
+    assert run_cli(config, "deliveries").exit_code == 0
+
+
 def sqlite_utils_db(path: Path) -> Any:
     import sqlite_utils
 

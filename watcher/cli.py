@@ -220,14 +220,17 @@ def hits(
 
     Example: regwatch hits --stories
     """
+    from watcher.outbox import schema_errors
+
     store = open_readonly(ctx)
-    rows = store.query_hits(
-        entity=entity,
-        source=source,
-        since=parse_since(since) if since else None,
-        search=search,
-        limit=None if stories else limit or None,
-    )
+    with schema_errors():
+        rows = store.query_hits(
+            entity=entity,
+            source=source,
+            since=parse_since(since) if since else None,
+            search=search,
+            limit=None if stories else limit or None,
+        )
     if stories:
         from watcher.story import group_stories
 
@@ -268,9 +271,12 @@ def deliveries(
     """
     if ctx.invoked_subcommand:
         return
-    from watcher.outbox import list_deliveries
+    from watcher.outbox import list_deliveries, schema_errors
 
-    rows = list_deliveries(open_readonly(ctx), status=status, channel=channel, limit=limit or None)
+    with schema_errors():
+        rows = list_deliveries(
+            open_readonly(ctx), status=status, channel=channel, limit=limit or None
+        )
     cols = [
         "kind",
         "id",

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,6 +26,7 @@ import sqlite_utils
 
 from watcher.alert import Message, render_hit, send
 from watcher.config import Channel, Delivery
+from watcher.errors import StorageError
 from watcher.store import Store
 from watcher.story import story_copies
 
@@ -231,6 +234,20 @@ class Dispatcher:
 def _log_crash(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("%s failed: %r", task.get_name(), task.exception())
+
+
+@contextmanager
+def schema_errors() -> Iterator[None]:
+    """A database not yet upgraded to the outbox and stories, read read-only: say what to do."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if any(name in str(exc) for name in ("story_id", "messages", "next_attempt_at")):
+            raise StorageError(
+                "this database was written by an older regwatch (no delivery outbox or stories)",
+                hint="run `regwatch poll` once (or restart the daemon): it upgrades the database",
+            ) from None
+        raise
 
 
 def list_deliveries(
