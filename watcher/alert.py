@@ -249,4 +249,4 @@ async def dispatch(
     settings = delivery or Delivery()
     if timeout is not None:
         settings = replace(settings, timeout=timeout)
-    return await Dispatcher(store, channels, settings).drain()
+    return await Dispatcher(store, channels, settings, report=logging.DEBUG).drain()

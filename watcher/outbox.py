@@ -148,12 +148,14 @@ class Dispatcher:
         *,
         clock: Callable[[], datetime] = utcnow,
         sender: Sender = send,
+        report: int = logging.INFO,
     ) -> None:
         self.store = store
         self.channels = {c.name: c for c in channels}
         self.delivery = delivery or Delivery()
         self.clock = clock
         self.sender = sender
+        self.report = report  # log level of "N alerts sent" (a CLI prints its own summary)
         self.sent = 0
         self.failed = 0
         self.closing = False
@@ -194,7 +196,7 @@ class Dispatcher:
             await self._send_due(channel)
         finally:
             if self.sent > sent:
-                log.info("channel %s: %d alerts sent", channel.name, self.sent - sent)
+                log.log(self.report, "channel %s: %d alerts sent", channel.name, self.sent - sent)
 
     async def _send_due(self, channel: Channel) -> None:
         while True:
