@@ -162,9 +162,9 @@ def render_hit(
     """The alert for one hit on `channel`: its templates if it has them, else format_hit."""
     scheme = scheme_of(channel.url)
     limit = title_limit(channel)
-    if not channel.title and not channel.body:
-        return format_hit(hit, channel.format, scheme=scheme, copies=copies, title_max=limit)
     default = format_hit(hit, channel.format, scheme=scheme, copies=copies, title_max=limit)
+    if not channel.title and not channel.body:
+        return default
     raw = {
         "entity": hit["entity"],
         "title": hit["title"],
