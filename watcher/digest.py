@@ -124,7 +124,8 @@ def queue_digests(store: Store, channels: tuple[Channel, ...], now: datetime) ->
         if channel.digest == "immediate":
             continue
         slot = last_slot(parse_schedule(channel.digest), zone(channel.timezone), now)
-        assert slot is not None
+        if slot is None:
+            continue
         slot_at = iso(slot)
         row = store.db.execute(
             "SELECT last_slot FROM digest_state WHERE channel = ?", [channel.name]
