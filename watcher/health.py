@@ -12,7 +12,7 @@ import logging
 from datetime import datetime, timedelta
 
 from watcher.alert import Message, escape_value, scheme_of
-from watcher.config import Config, Source
+from watcher.config import Channel, Config, Source
 from watcher.outbox import enqueue_message, iso
 from watcher.store import Store
 
@@ -56,16 +56,7 @@ def check_health(config: Config, store: Store, source: Source, now: datetime) ->
         )
         for channel in config.channels:
             if channel.health:
-                message = health_message(
-                    at,
-                    source,
-                    previous,
-                    state,
-                    error,
-                    channel.format,
-                    scheme_of(channel.url),
-                    config,
-                )
+                message = health_message(config, channel, source, (previous, state), error, at)
                 enqueue_message(
                     store.db, channel.name, "health", f"{source.name}: {state}", message, at
                 )
@@ -74,16 +65,16 @@ def check_health(config: Config, store: Store, source: Source, now: datetime) ->
 
 
 def health_message(
-    at: str,
-    source: Source,
-    previous: str,
-    state: str,
-    error: str | None,
-    fmt: str,
-    scheme: str,
     config: Config,
+    channel: Channel,
+    source: Source,
+    change: tuple[str, str],
+    error: str | None,
+    at: str,
 ) -> Message:
-    """The alert for a change of a source's health."""
+    """The alert for a change of a source's health (`change`: previous and new state)."""
+    previous, state = change
+    fmt, scheme = channel.format, scheme_of(channel.url)
     if state == "failing":
         what = f"is failing ({config.delivery.health_failures} polls in a row)"
         detail = f"Last error: {error or 'unknown'}"
