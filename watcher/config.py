@@ -124,7 +124,10 @@ class Channel:
         tags: tuple[str, ...] | list[str] = (),
         topics: tuple[str, ...] | list[str] = (),
     ) -> bool:
-        """True when this channel takes hits for `entity` from `source` (with its `tags`)."""
+        """True when this channel takes hits for `entity` from `source` (with its `tags`).
+
+        `topics` (the hit's topics) is passed for a channel filter on topics.
+        """
         if self.entities is not None and entity not in self.entities:
             return False
         if self.sources is not None and source not in self.sources:
