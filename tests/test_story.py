@@ -70,6 +70,11 @@ def test_similar_titles_cluster_only_within_the_window(tmp_path):
         story("Council adopts position on AI Act", "2024-03-01T11:00:00+00:00", "https://d/4")
         != first
     )
+    daily = story("Daily News 12/03/2024 Commission", "2024-03-01T11:00:00+00:00", "https://g/7")
+    assert (
+        story("Daily News 13/03/2024 Commission", "2024-03-01T12:00:00+00:00", "https://h/8")
+        != daily
+    )
     assert story("Press release", "2024-03-01T11:00:00+00:00", "https://e/5") != story(
         "Press release", "2024-03-01T11:00:00+00:00", "https://f/6"
     )  # too short to identify a story

@@ -29,6 +29,7 @@ _REF_IN_URL = re.compile(
     r"/(ip|memo|statement|speech|qanda|mex|ac)_(\d{2})_(\d{1,5})(?:$|[/?#&])", re.IGNORECASE
 )
 _NOT_WORD = re.compile(r"[\W_]+")
+_NUMBER = re.compile(r"\d+")
 TITLE_SIMILARITY = 0.9  # difflib ratio above which two normalised titles are one story
 TITLE_MIN_CHARS = 20  # shorter titles ("Press release", "Daily News") never cluster by title
 
@@ -142,6 +143,7 @@ def _similar_title(db: sqlite_utils.Database, key: str, when: str, window: float
         return int(exact[0])
     title = key[len("title:") :]
     words = set(title.split())
+    numbers = _NUMBER.findall(title)
     matcher = difflib.SequenceMatcher(None, autojunk=False)
     matcher.set_seq2(title)  # SequenceMatcher caches what it learns about seq2
     for other, story in db.execute(
@@ -150,6 +152,10 @@ def _similar_title(db: sqlite_utils.Database, key: str, when: str, window: float
         [low, high],
     ):
         candidate = other[len("title:") :]
+        # Titles that differ in a number ("Decision 1234" / "Decision 1235", "Daily News
+        # 12/03" / "13/03") are different stories however alike the rest.
+        if _NUMBER.findall(candidate) != numbers:
+            continue
         # Cheap filters first: shared words, then difflib's upper bounds, then the ratio.
         shared = words & set(candidate.split())
         if len(shared) < TITLE_SIMILARITY * 0.6 * len(words):
