@@ -75,8 +75,9 @@ url = "{hook}"
     assert len(receiver.posts) == 1 + 2 + 2 + 1 + 3
 
 
-def test_wants_keeps_its_old_call_working():
-    channel = Channel("c", "json://x", entities=("Microsoft",), sources=("eu",), tags=None)
-    assert channel.wants("Microsoft", "eu")
+def test_wants_keeps_its_old_calls_working():
+    channel = Channel("c", "json://x", entities=("Microsoft",), sources=("eu",), tags=("reg",))
+    assert channel.wants("Microsoft", (), source="eu", tags=["reg", "eu"])
     assert not channel.wants("Microsoft")  # a source filter with no source: not taken
-    assert Channel("all", "json://x").wants("OpenAI")
+    assert not channel.wants("Microsoft", ("merger",), source="eu", tags=["press"])
+    assert Channel("all", "json://x").wants("OpenAI", ("merger",))  # wants(entity, topics)

@@ -10,6 +10,7 @@ import difflib
 import os
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,9 +121,9 @@ class Channel:
     def wants(
         self,
         entity: str,
+        topics: Iterable[str] = (),
         source: str | None = None,
-        tags: tuple[str, ...] | list[str] = (),
-        topics: tuple[str, ...] | list[str] = (),
+        tags: Iterable[str] = (),
     ) -> bool:
         """True when this channel takes hits for `entity` from `source` (with its `tags`).
 
@@ -132,7 +133,7 @@ class Channel:
             return False
         if self.sources is not None and source not in self.sources:
             return False
-        return self.tags is None or bool(set(self.tags) & set(tags))
+        return self.tags is None or bool(set(self.tags).intersection(tags))
 
 
 @dataclass(frozen=True)

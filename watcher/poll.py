@@ -59,12 +59,16 @@ class Poller:
     def channels_for(
         self,
         entity: str,
+        topics: tuple[str, ...] = (),
         source: str | None = None,
         tags: tuple[str, ...] = (),
-        topics: tuple[str, ...] = (),
     ) -> list[str]:
         """Names of the channels that take a hit for `entity` from `source` (routing)."""
-        return [c.name for c in self.config.channels if c.wants(entity, source, tags, topics)]
+        return [
+            c.name
+            for c in self.config.channels
+            if c.wants(entity, topics, source=source, tags=tags)
+        ]
 
     async def poll(self, source: Source) -> PollResult:
         """Poll one source; failures are recorded on the source, never raised."""
@@ -147,7 +151,9 @@ class Poller:
             self.channels_for,
             alert=alert,
             http_status=http_status,
-            route=lambda h: self.channels_for(h.entity, source.name, source.tags, h.topics),
+            hit_channels=lambda hit: self.channels_for(
+                hit.entity, hit.topics, source=source.name, tags=source.tags
+            ),
             story_window=self.config.delivery.story_window,
         )
         return PollResult(

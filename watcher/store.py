@@ -317,15 +317,16 @@ class Store:
         *,
         alert: bool,
         http_status: int | None,
-        route: Callable[[NewHit], list[str]] | None = None,
+        hit_channels: Callable[[NewHit], list[str]] | None = None,
         story_window: float = 48 * 3600.0,
     ) -> list[int]:
         """Store a poll's new items, hits, deliveries and source state in one transaction.
 
-        Returns the new hit ids. `channels_for(entity)` (or `route(hit)` when given) names the
-        channels that get a delivery for a hit; with `alert` false (a new source's first poll)
-        no delivery is created. Each hit joins a story; a channel that already has a delivery
-        for the story and entity gets a 'merged' one (recorded, not sent).
+        Returns the new hit ids. `channels_for(entity)` names the channels that get a delivery
+        for a hit; with `alert` false (a new source's first poll) no delivery is created.
+        `hit_channels(hit)`, when given, decides instead (routing by source, tags, topics).
+        Each hit joins a story; a channel that already has a delivery for the story and entity
+        gets a 'merged' one (recorded, not sent).
         """
         from watcher.story import assign_story, story_delivered
 
@@ -379,7 +380,7 @@ class Store:
                 story = stories[hit.item_key]
                 self.db.execute("UPDATE hits SET story_id = ? WHERE id = ?", [story, hit_id])
                 if alert:
-                    for channel in route(hit) if route else channels_for(hit.entity):
+                    for channel in hit_channels(hit) if hit_channels else channels_for(hit.entity):
                         seen = story_delivered(self.db, channel, story, hit.entity)
                         self.db.execute(
                             "INSERT INTO deliveries (hit_id, channel, status, created, updated) "
