@@ -220,17 +220,14 @@ def hits(
 
     Example: regwatch hits --stories
     """
-    from watcher.outbox import schema_errors
-
     store = open_readonly(ctx)
-    with schema_errors():
-        rows = store.query_hits(
-            entity=entity,
-            source=source,
-            since=parse_since(since) if since else None,
-            search=search,
-            limit=None if stories else limit or None,
-        )
+    rows = store.query_hits(
+        entity=entity,
+        source=source,
+        since=parse_since(since) if since else None,
+        search=search,
+        limit=None if stories else limit or None,
+    )
     if stories:
         from watcher.story import group_stories
 
@@ -352,7 +349,7 @@ def sources(ctx: click.Context, fmt: str) -> None:
                 "http": r["http_status"],
                 "error": r["last_error"],
                 "failures": r["failures"],
-                "health": r["health"],
+                "health": r.get("health"),
                 "items": r["items"],
                 "hits": r["hits"],
                 "url": r["url"],

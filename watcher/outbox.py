@@ -244,7 +244,7 @@ def schema_errors() -> Iterator[None]:
     try:
         yield
     except sqlite3.OperationalError as exc:
-        if any(name in str(exc) for name in ("story_id", "messages", "next_attempt_at")):
+        if any(name in str(exc) for name in ("messages", "next_attempt_at", "story_id")):
             raise StorageError(
                 "this database was written by an older regwatch (no delivery outbox or stories)",
                 hint="run `regwatch poll` once (or restart the daemon): it upgrades the database",

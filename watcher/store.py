@@ -418,7 +418,7 @@ class Store:
         sql = f"""SELECT h.id, h.entity, i.title, i.link, i.source,
                       COALESCE(i.published, i.discovered) AS published, h.matched, h.field,
                       h.start, h."end", h.snippet, h.created, h.alerted, h.topics,
-                      h.story_id AS story
+                      {self._story()} AS story
                FROM hits h JOIN items i ON i.id = h.item_id
                {"WHERE " + " AND ".join(where) if where else ""}
                ORDER BY h.created DESC, COALESCE(i.published, i.discovered) DESC, h.id DESC"""
@@ -426,12 +426,16 @@ class Store:
             sql += f" LIMIT {int(limit)}"
         return list(self.db.query(sql, args))
 
+    def _story(self) -> str:
+        """The hit's story id for a SELECT (NULL on a database read before migrating)."""
+        return "h.story_id" if "story_id" in self.db["hits"].columns_dict else "NULL"
+
     def source_report(self) -> list[dict[str, Any]]:
         """One row per stored source with its last poll, status, error, items and hits."""
         return list(
             self.db.query(
-                """SELECT s.name, s.url, s.last_poll_at, s.last_status, s.http_status,
-                       s.last_error, s.failures, s.last_success_at, s.health,
+                # s.*: a database not migrated yet (read-only here) still answers.
+                """SELECT s.*,
                        (SELECT COUNT(*) FROM items i WHERE i.source = s.name) AS items,
                        (SELECT COUNT(*) FROM hits h JOIN items i ON i.id = h.item_id
                         WHERE i.source = s.name) AS hits
