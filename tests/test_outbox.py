@@ -166,7 +166,12 @@ def test_a_slow_or_down_channel_does_not_hold_up_another(make_config, receiver, 
     async def run() -> tuple[int, int]:
         dispatcher = Dispatcher(store, config.channels, config.delivery)
         task = asyncio.create_task(dispatcher.drain())
-        await asyncio.to_thread(wait_until, lambda: len(receiver2.posts) == 3, 10, "fast channel")
+        await asyncio.to_thread(
+            wait_until,
+            lambda: receiver.received and len(receiver2.posts) == 3,
+            10,
+            "the fast channel's 3 alerts while the slow one hangs",
+        )
         assert len(receiver.received) == 1 and not receiver.posts  # still in flight
         receiver.hold.set()
         return await task
@@ -236,8 +241,10 @@ def test_the_daemon_polls_on_while_a_channel_hangs(feed_server, make_config, rec
         async with poller_session(config, store) as poller:
             daemon.poller = poller
             await daemon.poll_job(config.sources[0])  # returns although "slow" hangs
-            await asyncio.to_thread(wait_until, lambda: receiver2.posts, 10, "fast channel")
-            assert receiver.received and not receiver.posts
+            await asyncio.to_thread(
+                wait_until, lambda: receiver.received and receiver2.posts, 10, "both sends"
+            )
+            assert not receiver.posts  # the slow channel's send is still in flight
             receiver.hold.set()
             await daemon.dispatcher.close(10)  # a clean stop lets the send in flight finish
 
