@@ -448,3 +448,102 @@ def source_toml(name: str, url: str, **keys: Any) -> str:
             lines.append(f"[sources.{key}]")
             lines += [f"{k} = {json.dumps(v)}" for k, v in value.items()]
     return "\n".join(lines) + "\n"
+
+
+# -- alert delivery (issue 6) ----------------------------------------------------------------
+
+
+class Receiver:
+    """An HTTP receiver for apprise json:// and mmost:// posts, with knobs for failure tests.
+
+    `status` is the answer; `hold` (an Event, set = let through) makes a request wait before
+    answering, so a test can act while a send is in flight; with `gate` set, only requests
+    for which gate(number received so far) is true wait. Every body that arrived is in
+    `received` (even if answered 500 or never answered); `posts` only the ones answered 2xx.
+    """
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.posts: list[dict[str, Any]] = []
+        self.status = 200
+        self.hold = threading.Event()
+        self.hold.set()
+        self.gate: Callable[[int], bool] | None = None
+        self.lock = threading.Lock()
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    body = {"raw": raw.decode(errors="replace")}
+                body["_path"] = self.path
+                with hook.lock:
+                    hook.received.append(body)
+                    count = len(hook.received)
+                if hook.gate is None or hook.gate(count):
+                    hook.hold.wait(30)
+                status = hook.status
+                if status < 300:
+                    with hook.lock:
+                        hook.posts.append(body)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                except OSError:  # the sender was killed meanwhile
+                    pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        # A short poll interval: shutdown() waits for it, at every test's teardown.
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+
+    @property
+    def json_url(self) -> str:
+        return f"json://127.0.0.1:{self.port}/hook"
+
+    @property
+    def mmost_url(self) -> str:
+        return f"mmost://127.0.0.1:{self.port}/tok3n"
+
+    def texts(self) -> list[str]:
+        """Each answered post as one string (title and message, or Mattermost's text)."""
+        with self.lock:
+            return [
+                "\n".join(str(p.get(k, "")) for k in ("title", "message", "text"))
+                for p in self.posts
+            ]
+
+    def stop(self) -> None:
+        self.hold.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    hook = Receiver()
+    yield hook
+    hook.stop()
+
+
+@pytest.fixture
+def receiver2() -> Iterator[Receiver]:
+    hook = Receiver()
+    yield hook
+    hook.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_apprise_throttle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """apprise waits ~5.5 s between two sends of one plugin instance; not in tests."""
+    from apprise.plugins.base import NotifyBase
+
+    monkeypatch.setattr(NotifyBase, "request_rate_per_sec", 0)

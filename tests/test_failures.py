@@ -96,6 +96,8 @@ def test_failed_alert_is_kept_and_sent_on_the_next_cycle(
     assert webhook.posts == []
 
     webhook.status = 200
+    # Failed sends wait for their backoff (1 min); `deliveries retry` makes them due now.
+    assert "2 deliveries re-queued" in run_cli(config, "deliveries", "retry").output
     retried = run_cli(config, "poll")
     assert "alerts: 2 sent, 0 failed" in retried.output
     assert sorted(p["title"] for p in webhook.posts) == [

@@ -155,6 +155,9 @@ def poll(ctx: click.Context, names: tuple[str, ...], due: bool = False) -> None:
     """
     from watcher.alert import dispatch
     from watcher.daemon import print_hits
+    from watcher.digest import queue_digests
+    from watcher.health import check_health
+    from watcher.outbox import utcnow
     from watcher.poll import poller_session
 
     config = get_config(ctx)
@@ -168,7 +171,10 @@ def poll(ctx: click.Context, names: tuple[str, ...], due: bool = False) -> None:
     async def go(advance: Callable[[int], None]) -> tuple[list[Any], tuple[int, int]]:
         async with poller_session(config, store) as poller:
             results = await poller.poll_all(sources, force=not due, on_done=lambda _r: advance(1))
-        return results, await dispatch(store, config.channels)
+        for r in results:
+            check_health(config, store, config.source(r.source), utcnow())
+        queue_digests(store, config.channels, utcnow())
+        return results, await dispatch(store, config.channels, delivery=config.delivery)
 
     # A bar only where it helps: many sources (a first poll takes a while), on a terminal.
     with progress(len(chosen) if len(chosen) >= PROGRESS_MIN else 0, "Polling") as advance:
@@ -247,6 +253,7 @@ def open_readonly(ctx: click.Context) -> Store:
     show_default=True,
     help="ndjson: one JSON object per line; atom: an Atom feed for a feed reader.",
 )
+@click.option("--stories", is_flag=True, help="One row per story (same news from several sources).")
 @click.pass_context
 @reports_errors
 def hits(
@@ -258,14 +265,18 @@ def hits(
     limit: int,
     fmt: str,
     topic: str | None = None,
+    stories: bool = False,
 ) -> None:
     """List hits, newest first. Works while the daemon runs.
+
+    Each hit has a `story` id: copies of the same news from several sources share it.
 
     \b
     Examples:
       regwatch hits --entity Microsoft --since 30d --format csv > microsoft.csv
       regwatch hits --search '"merger control" OR enquête*' --since 2024-02-01
       regwatch hits --entity "Mistral AI" --format atom > mistral.atom
+      regwatch hits --stories
     """
     store = open_readonly(ctx)
     rows = store.query_hits(
@@ -273,10 +284,22 @@ def hits(
         source=source,
         since=parse_since(since) if since else None,
         search=search,
-        limit=limit or None,
+        limit=None if stories else limit or None,
         topic=topic,
     )
-    cols = ["id", "entity", "published", "source", "matched", "title", "link", "snippet"]
+    if stories:
+        from watcher.story import group_stories
+
+        rows = group_stories(rows, limit or None)
+        if fmt != "json":
+            rows = [
+                {**r, "entities": ", ".join(r["entities"]), "sources": ", ".join(r["sources"])}
+                for r in rows
+            ]
+        cols = ["story", "published", "entities", "items", "sources", "title"]
+        click.echo(render(rows, fmt, cols if fmt == "table" else None))
+        return
+    cols = ["id", "story", "entity", "published", "source", "matched", "title", "link", "snippet"]
     if search:  # show where the query matched rather than where the entity did
         cols = ["id", "entity", "published", "source", "title", "match"]
     title = "regwatch hits" + "".join(
@@ -326,6 +349,69 @@ def search(
     )
     cols = ["published", "source", "entities", "title", "match"]
     click.echo(render(rows, fmt, cols if fmt == "table" else None))
+
+
+@cli.group(invoke_without_command=True)
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "failed", "dead", "sent", "merged", "digested"]),
+    help="Only deliveries with this status.",
+)
+@click.option("--channel", help="Only deliveries to this channel.")
+@click.option("--limit", "-n", default=100, show_default=True, help="At most N rows (0: all).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.pass_context
+@reports_errors
+def deliveries(
+    ctx: click.Context, status: str | None, channel: str | None, limit: int, fmt: str
+) -> None:
+    """List alert deliveries (the outbox), newest first; `deliveries retry` re-queues.
+
+    kind is "hit" (one hit to one channel), "digest" or "health". Statuses: pending,
+    failed (retried with backoff), dead (gave up after [delivery] max_attempts), sent,
+    merged (a later copy of a story already alerted), digested (waiting in a digest).
+
+    Example: regwatch deliveries --status dead --channel slack
+    """
+    if ctx.invoked_subcommand:
+        return
+    from watcher.outbox import list_deliveries, schema_errors
+
+    with schema_errors():
+        rows = list_deliveries(
+            open_readonly(ctx), status=status, channel=channel, limit=limit or None
+        )
+    cols = [
+        "kind",
+        "id",
+        "channel",
+        "status",
+        "attempts",
+        "next_attempt",
+        "hit_id",
+        "title",
+        "error",
+    ]
+    click.echo(render(rows, fmt, cols if fmt == "table" else None))
+
+
+@deliveries.command("retry")
+@click.option("--dead", is_flag=True, help="Also re-queue dead deliveries (attempts start again).")
+@click.option("--channel", help="Only deliveries to this channel.")
+@click.pass_context
+@reports_errors
+def deliveries_retry(ctx: click.Context, dead: bool, channel: str | None) -> None:
+    """Make failed deliveries due now (with --dead, dead ones too); the daemon sends them.
+
+    Example: regwatch deliveries retry --dead --channel slack
+    """
+    from watcher.outbox import retry_deliveries
+
+    store = Store(get_config(ctx).storage_path)
+    count = retry_deliveries(store, dead=dead, channel=channel)
+    click.echo(
+        f"{count} deliveries re-queued; they are sent at the next dispatch (or `regwatch poll`)"
+    )
 
 
 @cli.command()
@@ -409,7 +495,7 @@ def reindex(ctx: click.Context) -> None:
 @click.pass_context
 @reports_errors
 def sources(ctx: click.Context, fmt: str) -> None:
-    """One row per source: last poll, status, error, items and hits.
+    """One row per source: last poll, status, error, health, items and hits.
 
     Sources in the config that were never polled are listed as "never polled". The url
     column is the URL polled now (after permanent redirects); JSON and CSV add the
@@ -438,6 +524,7 @@ def sources(ctx: click.Context, fmt: str) -> None:
                 "http": r.get("http_status"),
                 "error": r.get("last_error"),
                 "failures": r.get("failures", 0),
+                "health": r.get("health"),
                 "items": r["items"],
                 "hits": r["hits"],
                 # A permanent redirect moved it: that is the URL polled now.
@@ -455,12 +542,24 @@ def sources(ctx: click.Context, fmt: str) -> None:
                 "http": r["http_status"],
                 "error": r["last_error"],
                 "failures": r["failures"],
+                "health": r.get("health"),
                 "items": r["items"],
                 "hits": r["hits"],
                 "url": r["url"],
             }
         )
-    cols = ["name", "last_poll", "status", "http", "failures", "items", "hits", "url", "error"]
+    cols = [
+        "name",
+        "last_poll",
+        "status",
+        "http",
+        "failures",
+        "health",
+        "items",
+        "hits",
+        "url",
+        "error",
+    ]
     click.echo(render(rows, fmt, cols if fmt == "table" else None))
 
 
@@ -532,7 +631,14 @@ def check(ctx: click.Context) -> None:
         scope = ", ".join(c.entities) if c.entities is not None else "all entities"
         if c.topics is not None:
             scope += "; topics " + ", ".join(c.topics)
-        click.echo(f"  {c.name:<24} {c.masked_url} ({c.format}; {scope})")
+        extra = "".join(
+            f"; {label} {', '.join(values)}"
+            for label, values in (("sources", c.sources), ("tags", c.tags))
+            if values is not None
+        )
+        extra += f"; digest {c.digest}" if c.digest != "immediate" else ""
+        extra += "; health alerts" if c.health else ""
+        click.echo(f"  {c.name:<24} {c.masked_url} ({c.format}; {scope}{extra})")
     if not config.channels:
         click.echo("  (none: hits are printed to standard output)")
 

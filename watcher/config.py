@@ -29,6 +29,7 @@ TOP: Spec = {
     "entities": ([dict], False),
     "channels": ([dict], False),
     "topics": ([dict], False),
+    "delivery": (dict, False),
 }
 STORAGE: Spec = {"path": (str, False)}
 DEFAULTS: Spec = {
@@ -55,6 +56,7 @@ SOURCE: Spec = {
     "document_types": ([str], False),
     "full_text": (bool, False),
     "allow_private": (bool, False),
+    "stale_after": (str, False),
 }
 SELECTORS: Spec = {
     "item": (str, False),
@@ -82,8 +84,23 @@ CHANNEL: Spec = {
     "entities": ([str], False),
     "format": (str, False),
     "topics": ([str], False),
+    "sources": ([str], False),
+    "tags": ([str], False),
+    "title": (str, False),
+    "body": (str, False),
+    "digest": (str, False),
+    "timezone": (str, False),
+    "health": (bool, False),
 }
 FORMATS = ("text", "markdown", "html")
+DELIVERY: Spec = {
+    "retry_base": (str, False),
+    "retry_cap": (str, False),
+    "max_attempts": (int, False),
+    "timeout": (str, False),
+    "story_window": (str, False),
+    "health_failures": (int, False),
+}
 
 
 @dataclass(frozen=True)
@@ -124,6 +141,7 @@ class Source:
     document_types: tuple[str, ...] = ()
     full_text: bool = False
     allow_private: bool = False
+    stale_after: float | None = None  # seconds without a new item before a health alert
 
 
 @dataclass(frozen=True)
@@ -150,16 +168,48 @@ class Channel:
     entities: tuple[str, ...] | None = None
     format: str = "text"
     topics: tuple[str, ...] | None = None  # only hits whose item has one of these topics
+    sources: tuple[str, ...] | None = None
+    tags: tuple[str, ...] | None = None
+    title: str | None = None  # string.Template over watcher.template.FIELDS
+    body: str | None = None
+    digest: str = "immediate"  # or "hourly", "daily 08:00", "weekly mon 08:00"
+    timezone: str | None = None  # IANA name for the digest schedule; None: the system's
+    health: bool = False  # takes source-health alerts
 
     @property
     def masked_url(self) -> str:
         return mask_url(self.url)
 
-    def wants(self, entity: str, topics: Iterable[str] = ()) -> bool:
-        """True when this channel takes hits for `entity` found with `topics`."""
+    def wants(
+        self,
+        entity: str,
+        topics: Iterable[str] = (),
+        source: str | None = None,
+        tags: Iterable[str] = (),
+    ) -> bool:
+        """True when this channel takes hits for `entity` from `source` (with its `tags`).
+
+        `topics` (the hit's topics) is passed for a channel filter on topics.
+        """
         if self.topics is not None and not set(self.topics).intersection(topics):
             return False
-        return self.entities is None or entity in self.entities
+        if self.entities is not None and entity not in self.entities:
+            return False
+        if self.sources is not None and source not in self.sources:
+            return False
+        return self.tags is None or bool(set(self.tags).intersection(tags))
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The [delivery] table: retries, send deadline, story window, health threshold."""
+
+    retry_base: float = 60.0
+    retry_cap: float = 3600.0
+    max_attempts: int = 10
+    timeout: float = 30.0
+    story_window: float = 48 * 3600.0
+    health_failures: int = 3
 
 
 @dataclass(frozen=True)
@@ -171,6 +221,7 @@ class Config:
     entities: tuple[Entity, ...] = ()
     channels: tuple[Channel, ...] = ()
     topics: tuple[Topic, ...] = ()
+    delivery: Delivery = Delivery()
 
     def source(self, name: str) -> Source:
         for source in self.sources:
@@ -355,6 +406,7 @@ def parse_config(
                 document_types=tuple(t.upper() for t in s.get("document_types", ())),
                 full_text=s.get("full_text", False),
                 allow_private=s.get("allow_private", defaults.allow_private),
+                stale_after=check.duration(s.get("stale_after"), at + "stale_after", 0) or None,
             )
         )
     check.unique([s.name for s in sources], "sources")
@@ -413,6 +465,7 @@ def parse_config(
                 entities=tuple(ents) if ents is not None else None,
                 format=fmt,
                 topics=tuple(c["topics"]) if "topics" in c else None,
+                **_channel_delivery(c, check, at, [s.name for s in sources]),
             )
         )
     check.unique([c.name for c in channels], "channels")
@@ -425,6 +478,7 @@ def parse_config(
         entities=tuple(entities),
         channels=tuple(channels),
         topics=tuple(topics),
+        delivery=_delivery(raw.get("delivery", {}), check),
     )
 
 
@@ -475,6 +529,67 @@ def check_alias_overlap(entities: list[Entity], check: _Checker) -> None:
                     f"alias {alias!r} is also an alias of {entities[first[0]].name!r} ({first[2]})",
                     hint="an alias must name one entity: remove it from one of them",
                 )
+
+
+def _channel_delivery(
+    c: dict[str, Any], check: _Checker, at: str, source_names: list[str]
+) -> dict[str, Any]:
+    """The routing, template, digest and health keys of one [[channels]] table, validated."""
+    from watcher.digest import parse_schedule, zone
+    from watcher.template import check_template
+
+    for name in c.get("sources", []):
+        if name not in source_names:
+            close = difflib.get_close_matches(name, source_names, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "sources: " + ", ".join(source_names)
+            raise check.fail(at + "sources", f"unknown source {name!r}", hint)
+    for key in ("title", "body"):
+        if key in c:
+            problem = check_template(c[key])
+            if problem:
+                raise check.fail(at + key, problem, 'example: title = "$entity: $title"')
+    digest = " ".join(c.get("digest", "immediate").split())
+    try:
+        parse_schedule(digest)
+    except ValueError as exc:
+        raise check.fail(at + "digest", str(exc)) from None
+    if "timezone" in c:
+        try:
+            zone(c["timezone"])
+        except ValueError as exc:
+            raise check.fail(
+                at + "timezone", str(exc), "an IANA name like Europe/Brussels"
+            ) from None
+    return {
+        "sources": tuple(c["sources"]) if "sources" in c else None,
+        "tags": tuple(c["tags"]) if "tags" in c else None,
+        "title": c.get("title"),
+        "body": c.get("body"),
+        "digest": digest,
+        "timezone": c.get("timezone"),
+        "health": c.get("health", False),
+    }
+
+
+def _delivery(d: dict[str, Any], check: _Checker) -> Delivery:
+    check.table(d, DELIVERY, "delivery.")
+    for key in ("max_attempts", "health_failures"):
+        if key in d and d[key] < 1:
+            raise check.fail(f"delivery.{key}", "must be at least 1")
+    base = Delivery()
+    out = Delivery(
+        retry_base=check.duration(d.get("retry_base"), "delivery.retry_base", base.retry_base),
+        retry_cap=check.duration(d.get("retry_cap"), "delivery.retry_cap", base.retry_cap),
+        max_attempts=d.get("max_attempts", base.max_attempts),
+        timeout=check.duration(d.get("timeout"), "delivery.timeout", base.timeout),
+        story_window=check.duration(
+            d.get("story_window"), "delivery.story_window", base.story_window
+        ),
+        health_failures=d.get("health_failures", base.health_failures),
+    )
+    if out.retry_cap < out.retry_base:
+        raise check.fail("delivery.retry_cap", "must not be shorter than delivery.retry_base")
+    return out
 
 
 def _check_apprise_url(url: str, check: _Checker, where: str) -> None:

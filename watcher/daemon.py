@@ -16,8 +16,10 @@ from datetime import datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from watcher.alert import dispatch
 from watcher.config import Config, Source
+from watcher.digest import queue_digests
+from watcher.health import check_health
+from watcher.outbox import Dispatcher, utcnow
 from watcher.poll import Poller, PollResult, poller_session
 from watcher.store import Store
 
@@ -60,18 +62,16 @@ class Daemon:
         self.config = config
         self.store = store
         self.stopping = asyncio.Event()
-        self._send_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[object]] = set()
         self.poller: Poller | None = None
+        self.dispatcher = Dispatcher(store, config.channels, config.delivery)
 
     async def send_pending(self) -> None:
-        """Send what is pending; one dispatcher at a time so nothing is sent twice."""
+        """Queue due digests and start sending what is due (one sender task per channel)."""
         if not self.config.channels:
             return
-        async with self._send_lock:
-            sent, failed = await dispatch(self.store, self.config.channels)
-        if sent or failed:
-            log.info("alerts: %d sent, %d failed (failed ones are retried)", sent, failed)
+        queue_digests(self.store, self.config.channels, utcnow())
+        self.dispatcher.kick()
 
     async def poll_job(self, source: Source) -> None:
         if self.stopping.is_set() or self.poller is None:
@@ -82,9 +82,10 @@ class Daemon:
         try:
             result = await self.poller.poll(source)
             log_result(result)
+            health = check_health(self.config, self.store, source, utcnow())
             if result.hits and not self.config.channels:
                 print_hits(result)
-            if result.hit_ids and result.alerted:
+            if (result.hit_ids and result.alerted) or health:
                 await self.send_pending()
         finally:
             if task:
@@ -147,6 +148,7 @@ class Daemon:
                 for task in late:
                     task.cancel()
                 await asyncio.gather(*late, return_exceptions=True)
+            await self.dispatcher.close(STOP_GRACE)
         log.info("stopped")
 
 

@@ -162,12 +162,75 @@ def _m050_hit_details(db: sqlite_utils.Database) -> None:
         db.execute(f"ALTER TABLE hits ADD COLUMN {column}")
 
 
+def _m040_outbox(db: sqlite_utils.Database) -> None:
+    # Messages that are not one hit: digests and source-health alerts, same retry rules.
+    # Statements one by one (not executescript, which commits) so the step stays atomic.
+    for sql in (
+        """CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            channel TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            title TEXT NOT NULL,
+            body TEXT NOT NULL,
+            body_format TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT,
+            last_error TEXT,
+            created TEXT NOT NULL,
+            updated TEXT NOT NULL,
+            sent_at TEXT
+        )""",
+        "CREATE INDEX messages_status ON messages (status, channel)",
+        "ALTER TABLE deliveries ADD COLUMN next_attempt_at TEXT",
+        # The digest message that carries this delivery (status 'digested' until it is sent).
+        "ALTER TABLE deliveries ADD COLUMN message_id INTEGER REFERENCES messages(id)",
+        "CREATE INDEX deliveries_channel ON deliveries (channel, status)",
+        "CREATE TABLE digest_state (channel TEXT PRIMARY KEY, last_slot TEXT NOT NULL)",
+    ):
+        db.execute(sql)
+
+
+def _m040_stories(db: sqlite_utils.Database) -> None:
+    for sql in (
+        """CREATE TABLE stories (
+            id INTEGER PRIMARY KEY,
+            title TEXT NOT NULL,
+            created TEXT NOT NULL
+        )""",
+        # What makes two items one story: "url:...", "ref:IP/24/1234", "title:..." (windowed).
+        """CREATE TABLE story_keys (
+            key TEXT NOT NULL,
+            story_id INTEGER NOT NULL REFERENCES stories(id),
+            at TEXT NOT NULL,
+            PRIMARY KEY (key, story_id)
+        )""",
+        "ALTER TABLE hits ADD COLUMN story_id INTEGER REFERENCES stories(id)",
+        "CREATE INDEX hits_story ON hits (story_id)",
+        # Hits stored before clustering existed: one story per item.
+        """INSERT INTO stories (id, title, created)
+           SELECT i.id, i.title, i.discovered FROM items i
+           WHERE EXISTS (SELECT 1 FROM hits h WHERE h.item_id = i.id)""",
+        "UPDATE hits SET story_id = item_id",
+    ):
+        db.execute(sql)
+
+
+def _m040_source_health(db: sqlite_utils.Database) -> None:
+    db.execute("ALTER TABLE sources ADD COLUMN health TEXT NOT NULL DEFAULT 'ok'")
+    db.execute("ALTER TABLE sources ADD COLUMN health_since TEXT")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_hit_topics", _m002_hit_topics),
     ("010_source_kinds", _m010_source_kinds),
     ("030_search", _m030_search),
     ("050_hit_details", _m050_hit_details),
+    ("040_outbox", _m040_outbox),
+    ("040_stories", _m040_stories),
+    ("040_source_health", _m040_source_health),
 ]
 
 
@@ -355,17 +418,24 @@ class Store:
         alert: bool,
         http_status: int | None,
         hit_channels: Callable[[NewHit], list[str]] | None = None,
+        story_window: float = 48 * 3600.0,
     ) -> list[int]:
         """Store a poll's new items, hits, deliveries and source state in one transaction.
 
         Returns the new hit ids. `channels_for(entity)` names the channels that get a delivery
         for a hit; with `alert` false (a new source's first poll) no delivery is created.
-        `hit_channels(hit)`, when given, decides instead (channels filtered by topics).
+        `hit_channels(hit)`, when given, decides instead (routing by source, tags, topics).
+        Each hit joins a story; a channel that already has a delivery for the story and entity
+        gets a 'merged' one (recorded, not sent).
         """
+        from watcher.story import assign_story, story_delivered
+
         at = now_iso()
         hit_ids: list[int] = []
         with self.writing(f"the poll of source {state.name!r}"):
             ids: dict[str, int] = {}
+            by_key = {item["key"]: item for item in items}
+            stories: dict[str, int] = {}
             for item in items:
                 cur = self.db.execute(
                     "INSERT OR IGNORE INTO items (source, key, title, link, published, discovered, "
@@ -388,12 +458,19 @@ class Store:
                     continue
                 hit_id = self.insert_hit(ids[hit.item_key], hit, at, alerted=alert)
                 hit_ids.append(hit_id)
+                if hit.item_key not in stories:
+                    stories[hit.item_key] = assign_story(
+                        self.db, by_key[hit.item_key], at, story_window
+                    )
+                story = stories[hit.item_key]
+                self.db.execute("UPDATE hits SET story_id = ? WHERE id = ?", [story, hit_id])
                 if alert:
                     for channel in hit_channels(hit) if hit_channels else channels_for(hit.entity):
+                        seen = story_delivered(self.db, channel, story, hit.entity)
                         self.db.execute(
                             "INSERT INTO deliveries (hit_id, channel, status, created, updated) "
-                            "VALUES (?, ?, 'pending', ?, ?)",
-                            [hit_id, channel, at, at],
+                            "VALUES (?, ?, ?, ?, ?)",
+                            [hit_id, channel, "merged" if seen else "pending", at, at],
                         )
             self.record_source(state, status="ok", http_status=http_status, at=at)
         return hit_ids
@@ -425,42 +502,6 @@ class Store:
             ],
         )
         return int(cur.lastrowid or 0)
-
-    # -- deliveries ------------------------------------------------------------------------------
-
-    def pending_deliveries(self, channels: Iterable[str]) -> list[dict[str, Any]]:
-        """Deliveries still to send (pending or failed before) for the given channels."""
-        names = list(channels)
-        if not names:
-            return []
-        marks = ",".join("?" * len(names))
-        return list(
-            self.db.query(
-                f"""SELECT d.id, d.channel, d.attempts, h.id AS hit_id, h.entity, h.matched,
-                       h.snippet, i.title, i.link, i.published, i.source
-                FROM deliveries d JOIN hits h ON h.id = d.hit_id JOIN items i ON i.id = h.item_id
-                WHERE d.status IN ('pending', 'failed') AND d.channel IN ({marks})
-                ORDER BY d.id""",
-                names,
-            )
-        )
-
-    def mark_delivery(self, delivery_id: int, error: str | None) -> None:
-        """Record a send: sent when `error` is None, failed (to retry) otherwise."""
-        at = now_iso()
-        with self.writing(f"the outcome of delivery {delivery_id}"):
-            if error is None:
-                self.db.execute(
-                    "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, "
-                    "last_error = NULL, updated = ?, sent_at = ? WHERE id = ?",
-                    [at, at, delivery_id],
-                )
-            else:
-                self.db.execute(
-                    "UPDATE deliveries SET status = 'failed', attempts = attempts + 1, "
-                    "last_error = ?, updated = ? WHERE id = ?",
-                    [error, at, delivery_id],
-                )
 
     # -- queries -------------------------------------------------------------------------------
 
@@ -499,7 +540,8 @@ class Store:
         order = "h.created DESC, COALESCE(i.published, i.discovered) DESC, h.id DESC"
         columns = f"""h.id, h.entity, i.title, i.link, i.source,
                       COALESCE(i.published, i.discovered) AS published, h.matched, h.field,
-                      h.start, h."end", h.snippet, h.created, h.alerted, h.topics{self._details()}"""
+                      h.start, h."end", h.snippet, h.created, h.alerted, h.topics,
+                      {self._story()} AS story{self._details()}"""
         cut = f" LIMIT {int(limit)}" if limit else ""
         if search:
             # Rank, keep the best, then make snippets for those only (a snippet is costly).
@@ -529,6 +571,10 @@ class Store:
         for row in rows:
             row["topics"] = json.loads(row["topics"] or "[]")
         return rows
+
+    def _story(self) -> str:
+        """The hit's story id for a SELECT (NULL on a database read before migrating)."""
+        return "h.story_id" if "story_id" in self.db["hits"].columns_dict else "NULL"
 
     def source_report(self) -> list[dict[str, Any]]:
         """One row per stored source with its last poll, status, error, items and hits."""

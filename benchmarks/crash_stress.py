@@ -1,0 +1,145 @@
+"""kill -9 stress: a `regwatch run` daemon killed at random moments, restarted, counted.
+
+Run: .venv/bin/python benchmarks/crash_stress.py [--kills 20] [--seed 1]
+A local feed grows by 10 items (10 hits) at every fetch; a local json:// receiver answers
+after a random 0-50 ms and counts the messages per hit. The daemon (1 s poll interval) is
+killed with SIGKILL after a random 0.8-4 s, --kills times, then left running until every
+delivery is sent (the feed stops growing for that last run). Prints kills, hits, messages, duplicates and losses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import random
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+
+class Farm:
+    """The growing feed (GET) and the counting receiver (POST) on one loopback server."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.items = 0
+        self.frozen = False  # no more new items: the last run only has to catch up
+        self.received: collections.Counter[int] = collections.Counter()
+        self.messages = 0
+        self.lock = threading.Lock()
+        farm = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                with farm.lock:
+                    farm.items += 0 if farm.frozen else 10
+                    count = farm.items
+                entries = "".join(
+                    f"<item><title>{escape(f'Microsoft bulletin {i}')}</title>"
+                    f"<link>https://bench.example/{i}</link><guid>b{i}</guid></item>"
+                    for i in range(count)
+                )
+                self._reply(
+                    f'<?xml version="1.0"?><rss version="2.0"><channel><title>b</title>'
+                    f"{entries}</channel></rss>".encode()
+                )
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                found = re.search(r"regwatch hit #(\d+)", body.get("message", ""))
+                with farm.lock:
+                    farm.messages += 1
+                    if found:
+                        farm.received[int(found.group(1))] += 1
+                time.sleep(rng.uniform(0, 0.05))
+                self._reply(b"")
+
+            def _reply(self, body: bytes) -> None:
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:  # the daemon was killed meanwhile
+                    pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    farm = Farm(rng)
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "regwatch.toml"
+        config.write_text(
+            f"""[storage]
+path = "regwatch.db"
+[defaults]
+interval = "1s"
+[[entities]]
+name = "Microsoft"
+aliases = ["Microsoft"]
+[[sources]]
+name = "bench"
+url = "http://127.0.0.1:{farm.port}/feed.xml"
+alert_first_poll = true
+[[channels]]
+name = "hook"
+url = "json://127.0.0.1:{farm.port}/hook"
+""",
+            encoding="utf-8",
+        )
+        command = [sys.executable, "-m", "watcher", "--config", str(config), "run"]
+        for _ in range(args.kills):
+            proc = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+            time.sleep(rng.uniform(0.8, 4.0))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        farm.frozen = True
+        proc = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+        db = Path(tmp) / "regwatch.db"
+
+        def unsent() -> int:
+            with sqlite3.connect(db) as conn:
+                return int(
+                    conn.execute(
+                        "SELECT COUNT(*) FROM deliveries WHERE status != 'sent'"
+                    ).fetchone()[0]
+                )
+
+        deadline = time.monotonic() + 120
+        time.sleep(3)
+        while unsent() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)  # a clean stop: nothing in flight is dropped
+        proc.wait(30)
+        with sqlite3.connect(db) as conn:
+            hits = {r[0] for r in conn.execute("SELECT id FROM hits")}
+        missing = hits - set(farm.received)
+        duplicates = sum(n - 1 for n in farm.received.values())
+        print(
+            f"kills={args.kills} hits={len(hits)} messages={farm.messages} "
+            f"duplicates={duplicates} losses={len(missing)} unsent={unsent()}"
+        )
+
+
+if __name__ == "__main__":
+    main()

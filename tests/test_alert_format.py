@@ -1,0 +1,144 @@
+"""Message formats and templates: hostile feed text arrives inert on every kind of channel."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import rss
+
+HOSTILE = (
+    "<!channel> Microsoft <@U123ABC> <https://evil.example/x|click me> @here "
+    "[win](https://evil.example/md) <script>alert(1)</script> **bold** $hit_id ${entity} {0}"
+)
+
+
+def hostile_feed(feed_server, title: str = HOSTILE) -> str:
+    feed_server.routes["/eu.xml"] = {
+        "body": rss(
+            [
+                {
+                    "title": title,
+                    "link": "https://ec.example.eu/press/1",
+                    "html": "<p>Summary: <!here> <@W999> @channel and <b>Microsoft</b></p>",
+                }
+            ]
+        )
+    }
+    return feed_server.url("/eu.xml")
+
+
+def source(url: str) -> str:
+    return f'[[sources]]\nname = "eu"\nurl = "{url}"\nalert_first_poll = true\n'
+
+
+def channel(name: str, url: str, **keys: str) -> str:
+    extra = "".join(f"{k} = {v}\n" for k, v in keys.items())
+    return f'[[channels]]\nname = "{name}"\nurl = "{url}"\n{extra}'
+
+
+def test_slack_markup_from_feed_text_is_inert_on_mattermost(
+    feed_server, receiver, make_config, run_cli
+):
+    url = hostile_feed(feed_server)
+    config = make_config(extra=source(url) + channel("mm", receiver.mmost_url))
+    result = run_cli(config, "poll")
+    assert result.exit_code == 0, result.output
+    assert len(receiver.posts) == 1
+    text = receiver.posts[0]["text"]
+    assert receiver.posts[0]["_path"] == "/hooks/tok3n"
+    assert "Microsoft" in text and "regwatch hit #1" in text
+    assert not re.search(r"<[!@#]", text)  # no <!channel>, <!here>, <@U123ABC>
+    assert not re.search(r"<https?://[^>]*\|", text)  # no <url|text> link
+    assert not re.search(r"@(here|channel|all|everyone)\b", text)  # no native mentions
+    assert "](https://evil.example" not in text  # no markdown link
+    assert "<script" not in text
+
+
+def test_html_channels_escape_feed_text(feed_server, receiver, smtp_server, make_config, run_cli):
+    url = hostile_feed(feed_server)
+    config = make_config(
+        extra=source(url)
+        + channel("hook", receiver.json_url, format='"html"')
+        + channel("mail", smtp_server.url(), format='"html"')
+    )
+    assert run_cli(config, "poll").exit_code == 0
+    message = receiver.posts[0]["message"]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in message
+    assert "<script" not in message and "<!channel>" not in message
+    assert '<a href="https://ec.example.eu/press/1">' in message  # our own markup stays live
+    part = smtp_server.messages[0].get_body(preferencelist=("html",))
+    mail = part.get_content()
+    assert part.get_content_type() == "text/html"
+    assert "<script>" not in mail and "&lt;script&gt;" in mail
+
+
+def test_markdown_channels_escape_feed_text(feed_server, receiver, make_config, run_cli):
+    url = hostile_feed(feed_server)
+    config = make_config(extra=source(url) + channel("md", receiver.json_url, format='"markdown"'))
+    assert run_cli(config, "poll").exit_code == 0
+    message = receiver.posts[0]["message"]
+    assert r"\[win\]\(https://evil" in message and r"\*\*bold\*\*" in message
+    assert "[win](" not in message
+
+
+def test_templates_fill_fields_and_never_read_feed_text_as_a_template(
+    feed_server, receiver, make_config, run_cli
+):
+    url = hostile_feed(feed_server, title="Microsoft $hit_id ${entity} {0} $$ $")
+    config = make_config(
+        extra=source(url)
+        + channel(
+            "hook",
+            receiver.json_url,
+            title='"$entity | $title"',
+            body='"From $source: $title <$link> costs $$5 [$topics]"',
+        )
+    )
+    assert run_cli(config, "poll").exit_code == 0
+    post = receiver.posts[0]
+    assert post["title"] == "Microsoft | Microsoft $hit_id ${entity} {0} $$ $"
+    assert post["message"].startswith(
+        "From eu: Microsoft $hit_id ${entity} {0} $$ $ <https://ec.example.eu/press/1> costs $5 []"
+    )
+    assert post["message"].endswith("regwatch hit #1")  # added: the body has no $hit_id
+
+
+def test_long_titles_are_trimmed(feed_server, receiver, make_config, run_cli):
+    url = hostile_feed(feed_server, title="Microsoft " + "very long title " * 40)
+    config = make_config(extra=source(url) + channel("hook", receiver.json_url))
+    assert run_cli(config, "poll").exit_code == 0
+    title = receiver.posts[0]["title"]
+    assert len(title) == 250 and title.endswith("…")
+
+
+@pytest.mark.parametrize(
+    "keys, message",
+    [
+        ({"title": '"$titel"'}, "channels[0].title: unknown field $titel"),
+        ({"body": '"costs $"'}, "channels[0].body: invalid placeholder"),
+        ({"body": '"${entity"'}, "channels[0].body: invalid placeholder"),
+        ({"digest": '"daily 8am"'}, "channels[0].digest: 'daily 8am' is not a digest schedule"),
+        ({"digest": '"weekly xyz 08:00"'}, "channels[0].digest: 'xyz' is not a day"),
+        ({"digest": '"daily 25:00"'}, "is not a time of day"),
+        ({"timezone": '"Mars/Olympus"'}, "channels[0].timezone: unknown time zone"),
+        ({"sources": '["ue"]'}, "channels[0].sources: unknown source 'ue'"),
+        ({"health": '"yes"'}, "channels[0].health: must be true or false"),
+    ],
+    ids=["field", "dollar", "brace", "digest", "day", "time", "zone", "source", "health"],
+)
+def test_channel_mistakes_are_config_errors(make_config, run_cli, receiver, keys, message):
+    config = make_config(
+        extra=source("https://eu.example/feed") + channel("hook", receiver.json_url, **keys)
+    )
+    result = run_cli(config, "check")
+    assert result.exit_code == 3
+    assert message in result.output
+
+
+def test_delivery_table_is_validated(make_config, run_cli):
+    bad = make_config(extra='[delivery]\nretry_base = "soon"\n')
+    assert "delivery.retry_base" in run_cli(bad, "check").output
+    typo = make_config(extra="[delivery]\nmax_attempt = 3\n")
+    out = run_cli(typo, "check").output
+    assert "delivery.max_attempt: unknown key" in out and "max_attempts" in out
