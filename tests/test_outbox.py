@@ -72,8 +72,8 @@ def test_a_hit_and_its_deliveries_are_saved_together_or_not_at_all(tmp_path: Pat
     hits = [NewHit(f"k{i}", "Microsoft", "Microsoft", "title", 0, 9, "s") for i in range(2)]
     calls = []
 
-    def route(entity: str) -> list[str]:
-        calls.append(entity)
+    def route(hit: NewHit) -> list[str]:
+        calls.append(hit)
         if len(calls) == 2:
             raise RuntimeError("crash in the middle of the poll's transaction")
         return ["hook"]

@@ -223,6 +223,13 @@ class Config:
     topics: tuple[Topic, ...] = ()
     delivery: Delivery = Delivery()
 
+    def channels_for(
+        self, entity: str, topics: Iterable[str] = (), source: str | None = None
+    ) -> list[str]:
+        """Names of the channels that take a hit for `entity` with `topics` from `source`."""
+        tags = next((s.tags for s in self.sources if s.name == source), ())
+        return [c.name for c in self.channels if c.wants(entity, topics, source=source, tags=tags)]
+
     def source(self, name: str) -> Source:
         for source in self.sources:
             if source.name == name:

@@ -132,7 +132,7 @@ def queue_digests(store: Store, channels: tuple[Channel, ...], now: datetime) ->
         ).fetchone()
         if row and row[0] >= slot_at:
             continue
-        with store.db.atomic():
+        with store.writing("a digest"):
             message_id = None
             if row:
                 message_id = _queue_digest(store, channel, slot, iso(now))

@@ -49,7 +49,7 @@ def check_health(config: Config, store: Store, source: Source, now: datetime) ->
         return None
     previous, error = row
     at = iso(now)
-    with store.db.atomic():
+    with store.writing("a source's health"):
         store.db.execute(
             "UPDATE sources SET health = ?, health_since = ? WHERE name = ?",
             [state, at, source.name],

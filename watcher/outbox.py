@@ -100,7 +100,7 @@ def record_attempt(
     """Write the outcome of one send; returns the new status (sent, failed or dead)."""
     at = iso(now)
     table = work.table
-    with store.db.atomic():
+    with store.writing("the outcome of a send"):
         if error is None:
             store.db.execute(
                 f"UPDATE {table} SET status = 'sent', attempts = attempts + 1, last_error = NULL,"
@@ -285,7 +285,7 @@ def retry_deliveries(store: Store, *, dead: bool = False, channel: str | None = 
     count = 0
     only = " AND channel = ?" if channel else ""
     extra = [channel] if channel else []
-    with store.db.atomic():
+    with store.writing("re-queued deliveries"):
         for table in ("deliveries", "messages"):
             cur = store.db.execute(
                 f"UPDATE {table} SET next_attempt_at = NULL WHERE status = 'failed'{only}", extra

@@ -70,20 +70,6 @@ class Poller:
         self.limiter = HostLimiter(config.defaults.per_host)
         self.guard: Guard = refuse_private  # for full-text fetches of untrusted links
 
-    def channels_for(
-        self,
-        entity: str,
-        topics: tuple[str, ...] = (),
-        source: str | None = None,
-        tags: tuple[str, ...] = (),
-    ) -> list[str]:
-        """Names of the channels that take a hit for `entity` from `source` (routing)."""
-        return [
-            c.name
-            for c in self.config.channels
-            if c.wants(entity, topics, source=source, tags=tags)
-        ]
-
     async def poll(self, source: Source, *, force: bool = False) -> PollResult:
         """Poll one source; failures are recorded on the source, never raised.
 
@@ -240,12 +226,9 @@ class Poller:
             state,
             rows,
             hits,
-            self.channels_for,
+            lambda hit: self.config.channels_for(hit.entity, hit.topics, source.name),
             alert=alert,
             http_status=http_status,
-            hit_channels=lambda hit: self.channels_for(
-                hit.entity, hit.topics, source=source.name, tags=source.tags
-            ),
             story_window=self.config.delivery.story_window,
         )
         return PollResult(

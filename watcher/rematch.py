@@ -41,7 +41,7 @@ def rematch_items(
     at = now_iso()
     for batch in store.items_since(since):
         existing = store.hits_of_items([r["id"] for r in batch])
-        with store.db.atomic():
+        with store.writing("rematched hits"):
             for item in batch:
                 report.items += 1
                 had = existing.get(item["id"], {})
@@ -56,7 +56,7 @@ def rematch_items(
                     hit_id = store.insert_hit(
                         item["id"], new_hit("", m), at, alerted=alert, retroactive=True
                     )
-                    channels = [c.name for c in config.channels if c.wants(entity, m.topics)]
+                    channels = config.channels_for(entity, m.topics, item["source"])
                     if alert:
                         store.add_deliveries(hit_id, channels, at)
                         report.deliveries += len(channels)

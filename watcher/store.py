@@ -413,18 +413,16 @@ class Store:
         state: SourceState,
         items: list[dict[str, Any]],
         hits: list[NewHit],
-        channels_for: Callable[[str], list[str]],
+        channels_for: Callable[[NewHit], list[str]],
         *,
         alert: bool,
         http_status: int | None,
-        hit_channels: Callable[[NewHit], list[str]] | None = None,
         story_window: float = 48 * 3600.0,
     ) -> list[int]:
         """Store a poll's new items, hits, deliveries and source state in one transaction.
 
-        Returns the new hit ids. `channels_for(entity)` names the channels that get a delivery
-        for a hit; with `alert` false (a new source's first poll) no delivery is created.
-        `hit_channels(hit)`, when given, decides instead (routing by source, tags, topics).
+        Returns the new hit ids. `channels_for(hit)` names the channels that get a delivery
+        for a hit (routing); with `alert` false (a new source's first poll) none is created.
         Each hit joins a story; a channel that already has a delivery for the story and entity
         gets a 'merged' one (recorded, not sent).
         """
@@ -465,7 +463,7 @@ class Store:
                 story = stories[hit.item_key]
                 self.db.execute("UPDATE hits SET story_id = ? WHERE id = ?", [story, hit_id])
                 if alert:
-                    for channel in hit_channels(hit) if hit_channels else channels_for(hit.entity):
+                    for channel in channels_for(hit):
                         seen = story_delivered(self.db, channel, story, hit.entity)
                         self.db.execute(
                             "INSERT INTO deliveries (hit_id, channel, status, created, updated) "
