@@ -261,7 +261,7 @@ def test_a_database_from_before_the_outbox_is_migrated_in_place(tmp_path: Path) 
     path = tmp_path / "old.db"
     old = sqlite_utils_db(path)
     for name, step in store_module.MIGRATIONS:
-        if not name.startswith("040_"):
+        if not name.startswith(("040_", "060_")):
             step(old)
             old.execute("INSERT INTO _migrations VALUES (?, ?)", [name, "2024-01-01"])
     old.execute(
@@ -295,7 +295,7 @@ def test_reading_a_database_not_yet_upgraded_answers_or_says_how(make_config, ru
     config = make_config()
     old = sqlite_utils_db(config.parent / "regwatch.db")
     for name, step in store_module.MIGRATIONS:
-        if not name.startswith("040_"):
+        if not name.startswith(("040_", "060_")):
             step(old)
             old.execute("INSERT INTO _migrations VALUES (?, ?)", [name, "2024-01-01"])
     old.conn.commit()

@@ -80,6 +80,29 @@ def test_similar_titles_cluster_only_within_the_window(tmp_path):
     )  # too short to identify a story
 
 
+def test_titles_stored_before_the_title_index_still_cluster(tmp_path):
+    path = tmp_path / "db.sqlite"
+    store = Store(path)
+    when = "2024-03-01T10:00:00+00:00"
+    item = {
+        "title": "Commission fines Microsoft EUR 500 million",
+        "link": "https://a/1",
+        "text": "",
+        "published": when,
+    }
+    with store.db.atomic():
+        first = assign_story(store.db, item, when, 48 * 3600)
+    # As a database from before migration 060: no title index yet.
+    store.db.execute("DROP TABLE story_title_words")
+    store.db.execute("DELETE FROM _migrations WHERE name = '060_story_title_words'")
+    store.db.conn.commit()
+    store.close()
+    store = Store(path)  # migrates: the index is built from the stored title keys
+    copy = {**item, "title": "Commission fines Microsoft €500 million", "link": "https://b/2"}
+    with store.db.atomic():
+        assert assign_story(store.db, copy, when, 48 * 3600) == first
+
+
 PRESS = "https://ec.europa.eu/commission/presscorner/detail"
 STORY = {
     "commission": {

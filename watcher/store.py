@@ -222,6 +222,26 @@ def _m040_source_health(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE sources ADD COLUMN health_since TEXT")
 
 
+def _m060_story_title_words(db: sqlite_utils.Database) -> None:
+    # The words of each title key, so a near-identical title is looked up by its words
+    # (and its numbers, which must be equal) instead of compared with every title in the window.
+    from watcher.story import index_title
+
+    db.execute(
+        """CREATE TABLE story_title_words (
+            word TEXT NOT NULL,
+            numbers TEXT NOT NULL,
+            at TEXT NOT NULL,
+            key TEXT NOT NULL,
+            story_id INTEGER NOT NULL REFERENCES stories(id)
+        )"""
+    )
+    db.execute("CREATE INDEX story_title_words_lookup ON story_title_words (word, numbers, at)")
+    rows = db.execute("SELECT key, story_id, at FROM story_keys WHERE key LIKE 'title:%'")
+    for key, story, at in rows.fetchall():
+        index_title(db, key, story, at)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_hit_topics", _m002_hit_topics),
@@ -231,6 +251,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("040_outbox", _m040_outbox),
     ("040_stories", _m040_stories),
     ("040_source_health", _m040_source_health),
+    ("060_story_title_words", _m060_story_title_words),
 ]
 
 

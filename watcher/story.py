@@ -8,6 +8,7 @@ like ``detail/en/ip_24_1234``), or a near-identical normalised title within a ti
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import unicodedata
 from datetime import datetime, timedelta
@@ -123,11 +124,29 @@ def assign_story(db: sqlite_utils.Database, item: dict[str, Any], at: str, windo
         )
         story = int(cur.lastrowid or 0)
     for key in keys:
-        db.execute(
+        cur = db.execute(
             "INSERT OR IGNORE INTO story_keys (key, story_id, at) VALUES (?, ?, ?)",
             [key, story, when],
         )
+        if cur.rowcount and key.startswith("title:"):
+            index_title(db, key, story, when)
     return story
+
+
+def _title_words(key: str) -> tuple[set[str], str]:
+    title = key[len("title:") :]
+    return set(title.split()), " ".join(_NUMBER.findall(title))
+
+
+def index_title(db: sqlite_utils.Database, key: str, story: int, at: str) -> None:
+    """Record a title key's words, by which `_similar_title` finds it again."""
+    words, numbers = _title_words(key)
+    for word in words:
+        db.execute(
+            "INSERT INTO story_title_words (word, numbers, at, key, story_id) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [word, numbers, at, key, story],
+        )
 
 
 def _similar_title(db: sqlite_utils.Database, key: str, when: str, window: float) -> int | None:
@@ -142,23 +161,27 @@ def _similar_title(db: sqlite_utils.Database, key: str, when: str, window: float
     if exact:
         return int(exact[0])
     title = key[len("title:") :]
-    words = set(title.split())
-    numbers = _NUMBER.findall(title)
+    words, numbers = _title_words(key)
+    # A candidate must share `needed` words, so it shares one of any len(words) - needed + 1
+    # of them (the longest: likely the rarest). Titles that differ in a number ("Decision
+    # 1234" / "Decision 1235", "Daily News 12/03" / "13/03") are different stories however
+    # alike the rest, so numbers must be equal.
+    needed = math.ceil(TITLE_SIMILARITY * 0.6 * len(words))
+    probe = sorted(words, key=lambda w: (-len(w), w))[: len(words) - needed + 1]
+    if not probe:
+        return None
     matcher = difflib.SequenceMatcher(None, autojunk=False)
     matcher.set_seq2(title)  # SequenceMatcher caches what it learns about seq2
+    marks = ",".join("?" * len(probe))
     for other, story in db.execute(
-        "SELECT key, story_id FROM story_keys WHERE key LIKE 'title:%' AND at BETWEEN ? AND ? "
-        "ORDER BY at DESC",
-        [low, high],
-    ):
+        f"SELECT DISTINCT key, story_id FROM story_title_words WHERE word IN ({marks}) "
+        "AND numbers = ? AND at BETWEEN ? AND ? ORDER BY at DESC",
+        [*probe, numbers, low, high],
+    ).fetchall():
         candidate = other[len("title:") :]
-        # Titles that differ in a number ("Decision 1234" / "Decision 1235", "Daily News
-        # 12/03" / "13/03") are different stories however alike the rest.
-        if _NUMBER.findall(candidate) != numbers:
-            continue
         # Cheap filters first: shared words, then difflib's upper bounds, then the ratio.
         shared = words & set(candidate.split())
-        if len(shared) < TITLE_SIMILARITY * 0.6 * len(words):
+        if len(shared) < needed:
             continue
         matcher.set_seq1(candidate)
         if (
