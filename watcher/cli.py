@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -16,6 +15,7 @@ import click
 from watcher import __version__
 from watcher.config import DEFAULT_CONFIG, Config, load_config, parse_duration
 from watcher.errors import WatcherError
+from watcher.logs import register_secrets
 from watcher.output import FORMATS, render
 from watcher.store import Store
 
@@ -44,14 +44,10 @@ def reports_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("httpx", "httpcore", "apscheduler", "apprise"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+def setup_logging(level: str, fmt: str = "text") -> None:
+    from watcher.logs import setup_logging as setup
+
+    setup(level, fmt)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -73,8 +69,15 @@ def setup_logging(level: str) -> None:
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
     help="How much to log to standard error.",
 )
+@click.option(
+    "--log-format",
+    default="text",
+    show_default=True,
+    type=click.Choice(["text", "json"]),
+    help="Log lines as text or as one JSON object each (for log shippers).",
+)
 @click.pass_context
-def cli(ctx: click.Context, config_path: str, log_level: str) -> None:
+def cli(ctx: click.Context, config_path: str, log_level: str, log_format: str) -> None:
     """regwatch watches regulators' and news feeds for the companies you follow.
 
     \b
@@ -86,30 +89,51 @@ def cli(ctx: click.Context, config_path: str, log_level: str) -> None:
       regwatch hits --since 7d what was found
     """
     ctx.obj = {"config_path": config_path}
-    setup_logging(log_level)
+    setup_logging(log_level, log_format)
 
 
 def get_config(ctx: click.Context) -> Config:
-    return load_config(ctx.obj["config_path"])
+    config = load_config(ctx.obj["config_path"])
+    register_secrets(c.url for c in config.channels)
+    return config
 
 
 # -- daemon and polling -------------------------------------------------------------------------
 
 
 @cli.command()
+@click.option(
+    "--stop-grace",
+    default="5s",
+    show_default=True,
+    help="On SIGTERM, how long in-flight polls may finish before they are abandoned.",
+)
 @click.pass_context
 @reports_errors
-def run(ctx: click.Context) -> None:
+def run(ctx: click.Context, stop_grace: str) -> None:
     """Run the daemon: poll each source at its interval and send alerts.
 
-    Stops cleanly on SIGTERM or Ctrl-C. Logs go to standard error (journald under systemd).
+    Stops cleanly on SIGTERM or Ctrl-C; SIGHUP reloads the config. Under systemd it
+    reports readiness, status and liveness (Type=notify, WatchdogSec=). Only one daemon
+    runs per database. Logs go to standard error (journald under systemd).
 
-    Example: regwatch --config /etc/regwatch/regwatch.toml run
+    Example: regwatch --config /etc/regwatch/regwatch.toml run --stop-grace 20s
     """
     from watcher.daemon import run_daemon
+    from watcher.lock import DaemonLock
+    from watcher.notify import Notifier
 
-    config = get_config(ctx)
-    run_daemon(config, Store(config.storage_path))
+    try:
+        grace = parse_duration(stop_grace)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--stop-grace") from None
+    try:
+        config = get_config(ctx)
+        with DaemonLock(config.storage_path):
+            run_daemon(config, Store(config.storage_path), stop_grace=grace)
+    except WatcherError as exc:
+        Notifier().status(f"failed: {exc.message}")  # shown by `systemctl status`
+        raise
 
 
 @cli.command()
@@ -281,6 +305,13 @@ def check(ctx: click.Context) -> None:
 
     Exit status 3 when the config is invalid.
     """
+    from watcher.config import missing_credentials
+
+    missing = missing_credentials(ctx.obj["config_path"])
+    if missing:
+        raise click.ClickException(
+            f"{len(missing)} credentials missing:\n  " + "\n  ".join(missing)
+        ) from None
     config = get_config(ctx)
     click.echo(f"config {config.path}: ok")
     click.echo(f"database: {config.storage_path}")
@@ -297,6 +328,58 @@ def check(ctx: click.Context) -> None:
         click.echo(f"  {c.name:<24} {c.masked_url} ({c.format}; {scope})")
     if not config.channels:
         click.echo("  (none: hits are printed to standard output)")
+
+
+@cli.command()
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.pass_context
+@reports_errors
+def status(ctx: click.Context, fmt: str) -> None:
+    """Is the daemon up, since when, which sources fail, what is waiting to be sent.
+
+    Reads the database and the daemon's lock file; works while the daemon runs.
+    Exit status 1 when the daemon is not running.
+
+    Example: regwatch --config /etc/regwatch/regwatch.toml status
+    """
+    import json
+
+    from watcher.status import collect_status, format_status
+
+    report = collect_status(get_config(ctx))
+    if fmt == "json":
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo("\n".join(format_status(report)))
+    if not report["daemon"]["running"]:
+        sys.exit(1)
+
+
+@cli.command()
+@click.pass_context
+@reports_errors
+def vacuum(ctx: click.Context) -> None:
+    """Prune by [storage] retention, checkpoint the WAL and VACUUM the database.
+
+    Safe while the daemon runs (it waits for the database meanwhile).
+
+    Example: regwatch vacuum
+    """
+    from watcher.retention import prune
+    from watcher.retention import vacuum as vacuum_db
+
+    config = get_config(ctx)
+    store = Store(config.storage_path)
+    pruned = prune(store, config.retention, config.retention_hits)
+    click.echo(
+        f"pruned {pruned.items} items without hits, {pruned.hits} hits, "
+        f"{pruned.deliveries} deliveries"
+    )
+    before, after = vacuum_db(store)
+    store.close()
+    click.echo(f"database {config.storage_path}: {before / 1e6:.2f} MB -> {after / 1e6:.2f} MB")
 
 
 def _human(seconds: float) -> str:

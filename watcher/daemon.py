@@ -8,23 +8,37 @@ worker threads so a slow channel never stalls polling.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import signal
+import time
 from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from watcher.alert import dispatch
-from watcher.config import Config, Source
+from watcher.config import Config, Source, load_config
+from watcher.errors import WatcherError
+from watcher.httpd import HTTPServer
+from watcher.logs import register_secrets
+from watcher.match import Matcher
+from watcher.metrics import CONTENT_TYPE, Metrics
+from watcher.notify import Notifier
 from watcher.poll import Poller, PollResult, poller_session
+from watcher.retention import checkpoint, prune
+from watcher.status import record_heartbeat, record_start, record_stop
 from watcher.store import Store
 
 log = logging.getLogger(__name__)
 
 DISPATCH_EVERY = 60.0  # seconds between retries of failed deliveries
 STOP_GRACE = 5.0  # seconds in-flight polls get to finish after SIGTERM
+HEARTBEAT_EVERY = 5.0  # seconds between heartbeat jobs (shorter under a short watchdog)
+STALE_AFTER = 3  # heartbeats missed before the scheduler counts as frozen
+MAINTAIN_EVERY = 3600.0  # seconds between retention pruning and WAL checkpoints
+CYCLE_MIN, CYCLE_MAX = 10.0, 900.0  # bounds of the per-cycle INFO log line's period
 
 
 def print_hits(result: PollResult) -> None:
@@ -39,9 +53,9 @@ def print_hits(result: PollResult) -> None:
 
 def log_result(result: PollResult) -> None:
     if result.error:
-        log.warning("source %s: %s", result.source, result.error)
+        log.debug("source %s: %s", result.source, result.error)  # poll.py logs it as a warning
     elif result.new_items:
-        log.info(
+        log.debug(
             "source %s: %d new items, %d hits%s (%.2fs)",
             result.source,
             result.new_items,
@@ -56,13 +70,31 @@ def log_result(result: PollResult) -> None:
 class Daemon:
     """Runs until stopped: polls each source at its interval and sends alerts."""
 
-    def __init__(self, config: Config, store: Store) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        notifier: Notifier | None = None,
+        stop_grace: float = STOP_GRACE,
+    ) -> None:
         self.config = config
         self.store = store
         self.stopping = asyncio.Event()
         self._send_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[object]] = set()
         self.poller: Poller | None = None
+        self.notifier = notifier or Notifier()
+        self.stop_grace = stop_grace
+        self.scheduler: AsyncIOScheduler | None = None
+        watchdog = self.notifier.watchdog_seconds
+        self.heartbeat_every = min(HEARTBEAT_EVERY, watchdog / 4) if watchdog else HEARTBEAT_EVERY
+        self.last_heartbeat = time.monotonic()
+        self.metrics = Metrics(store, self.heartbeat_age)
+        self.http: HTTPServer | None = None
+        self.http_address: tuple[str, int] | None = None
+        self.failing: set[str] = {r["name"] for r in store.source_report() if r["failures"]}
+        self.last_poll: datetime | None = None
+        self.cycle = CycleStats()
 
     async def send_pending(self) -> None:
         """Send what is pending; one dispatcher at a time so nothing is sent twice."""
@@ -82,6 +114,7 @@ class Daemon:
         try:
             result = await self.poller.poll(source)
             log_result(result)
+            self.after_poll(result)
             if result.hits and not self.config.channels:
                 print_hits(result)
             if result.hit_ids and result.alerted:
@@ -90,24 +123,27 @@ class Daemon:
             if task:
                 self._tasks.discard(task)
 
+    def add_source_job(self, scheduler: AsyncIOScheduler, source: Source, start: datetime) -> None:
+        """Schedule one source's polls at its interval, with jitter."""
+        scheduler.add_job(
+            self.poll_job,
+            source_trigger(source),
+            args=[source],
+            id=f"source:{source.name}",
+            name=f"poll {source.name}",
+            # First polls spread over a few seconds so a restart does not burst.
+            next_run_time=start + timedelta(seconds=random.uniform(0, 2)),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(int(source.interval), 1),
+        )
+
     def schedule(self, scheduler: AsyncIOScheduler) -> None:
         start = datetime.now().astimezone()
         for source in self.config.sources:
             if not source.enabled:
                 continue
-            jitter = min(source.interval * 0.1, 60.0)
-            scheduler.add_job(
-                self.poll_job,
-                IntervalTrigger(seconds=source.interval, jitter=jitter),
-                args=[source],
-                id=f"source:{source.name}",
-                name=f"poll {source.name}",
-                # First polls spread over a few seconds so a restart does not burst.
-                next_run_time=start + timedelta(seconds=random.uniform(0, 2)),
-                max_instances=1,
-                coalesce=True,
-                misfire_grace_time=int(source.interval),
-            )
+            self.add_source_job(scheduler, source, start)
         scheduler.add_job(
             self.send_pending,
             IntervalTrigger(seconds=DISPATCH_EVERY),
@@ -118,15 +154,212 @@ class Daemon:
             coalesce=True,
         )
 
+    # -- service: health, status, reload, maintenance (issue 4) --------------------------------
+
+    def after_poll(self, result: PollResult) -> None:
+        """Count a finished poll for metrics, the cycle log line and systemd's STATUS."""
+        self.metrics.record_poll(result)
+        self.cycle.add(result)
+        self.last_poll = datetime.now().astimezone()
+        if result.error:
+            self.failing.add(result.source)
+        else:
+            self.failing.discard(result.source)
+        self.notifier.status(self.status_line())
+
+    def status_line(self) -> str:
+        """E.g. "42 sources, last poll 12:03, 0 failing" (systemctl status shows it)."""
+        enabled = {s.name for s in self.config.sources if s.enabled}
+        last = self.last_poll.strftime("%H:%M:%S") if self.last_poll else "none yet"
+        return f"{len(enabled)} sources, last poll {last}, {len(self.failing & enabled)} failing"
+
+    def heartbeat(self) -> None:
+        """A scheduler job: proves the scheduler runs jobs, and stamps the database."""
+        self.last_heartbeat = time.monotonic()
+        try:
+            record_heartbeat(self.store)
+        except Exception as exc:  # noqa: BLE001 - a busy database must not kill the job
+            log.warning("heartbeat: cannot write to the database: %s", exc)
+
+    def heartbeat_age(self) -> float:
+        return time.monotonic() - self.last_heartbeat
+
+    def health(self) -> str | None:
+        """None when healthy, else why not: a stale scheduler heartbeat or a mute database."""
+        age = self.heartbeat_age()
+        if age > STALE_AFTER * self.heartbeat_every:
+            return f"scheduler heartbeat is {age:.1f}s old"
+        try:
+            self.store.db.execute("SELECT COUNT(*) FROM daemon").fetchone()
+        except Exception as exc:  # noqa: BLE001 - any failure means the database does not answer
+            return f"database does not answer: {exc}"
+        return None
+
+    async def watchdog(self, interval: float) -> None:
+        """Ping systemd's watchdog every `interval` seconds, only while healthy."""
+        warned = False
+        while not self.stopping.is_set():
+            problem = self.health()
+            if problem is None:
+                self.notifier.watchdog()
+                warned = False
+            elif not warned:
+                log.error("not pinging the watchdog: %s (systemd will restart us)", problem)
+                warned = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), timeout=interval)
+
+    def log_cycle(self) -> None:
+        """The one INFO line per poll cycle: sources polled, new items, hits, errors, time."""
+        stats, self.cycle = self.cycle, CycleStats()
+        if not stats.polls:
+            return
+        log.info(
+            "poll cycle: %d sources polled, %d new items, %d hits, %d errors, %.1fs polling",
+            stats.polls,
+            stats.items,
+            stats.hits,
+            stats.errors,
+            stats.seconds,
+            extra={"fields": vars(stats)},
+        )
+
+    def maintain(self) -> None:
+        """Prune by retention and checkpoint the WAL (a scheduler job)."""
+        if self.config.retention is not None or self.config.retention_hits is not None:
+            pruned = prune(self.store, self.config.retention, self.config.retention_hits)
+            if pruned.items or pruned.hits:
+                log.info(
+                    "retention: %d items, %d hits, %d deliveries pruned",
+                    pruned.items,
+                    pruned.hits,
+                    pruned.deliveries,
+                )
+        checkpoint(self.store)
+
+    def schedule_service(self, scheduler: AsyncIOScheduler) -> None:
+        """Jobs that keep the service honest: heartbeat, cycle log line, maintenance."""
+        start = datetime.now().astimezone()
+        enabled = [s.interval for s in self.config.sources if s.enabled]
+        cycle = min(max(min(enabled, default=CYCLE_MAX), CYCLE_MIN), CYCLE_MAX)
+        for func, every, first in (
+            (self.heartbeat, self.heartbeat_every, 0.0),
+            (self.log_cycle, cycle, cycle),
+            (self.maintain, MAINTAIN_EVERY, 60.0),
+        ):
+            scheduler.add_job(
+                func,
+                IntervalTrigger(seconds=every),
+                id=func.__name__,
+                next_run_time=start + timedelta(seconds=first),
+                max_instances=1,
+                coalesce=True,
+            )
+
+    def reload(self) -> bool:
+        """SIGHUP: re-read the config; swap sources, entities and channels, or keep the old."""
+        self.notifier.reloading()
+        old = self.config
+        try:
+            new = load_config(old.path)
+            if new.storage_path != old.storage_path:
+                raise WatcherError(
+                    f"storage.path changed to {new.storage_path}",
+                    hint="restart to switch databases",
+                )
+        except WatcherError as exc:
+            log.error("reload failed, still running the previous config: %s", exc)
+            self.notifier.ready(f"reload failed: {exc.message}; {self.status_line()}")
+            return False
+        register_secrets(c.url for c in new.channels)
+        self.config = new
+        if self.poller is not None:
+            self.poller.config = new
+            self.poller.matcher = Matcher(new.entities)
+        added, removed, changed = self.apply_sources(old, new)
+        if new.http_listen != old.http_listen:
+            log.warning("http.listen changed: it takes effect at the next restart")
+        log.info(
+            "reloaded %s: %d sources (%d added, %d removed, %d changed), %d entities, %d channels",
+            new.path,
+            sum(s.enabled for s in new.sources),
+            added,
+            removed,
+            changed,
+            len(new.entities),
+            len(new.channels),
+        )
+        self.notifier.ready(self.status_line())
+        return True
+
+    def apply_sources(self, old: Config, new: Config) -> tuple[int, int, int]:
+        """Add, remove and reschedule source jobs; returns the counts (added, removed, changed)."""
+        if self.scheduler is None:
+            return 0, 0, 0
+        before = {s.name: s for s in old.sources if s.enabled}
+        after = {s.name: s for s in new.sources if s.enabled}
+        for name in before.keys() - after.keys():
+            self.scheduler.remove_job(f"source:{name}")
+        start = datetime.now().astimezone()
+        changed = 0
+        for name, source in after.items():
+            job_id = f"source:{name}"
+            if name not in before or self.scheduler.get_job(job_id) is None:
+                self.add_source_job(self.scheduler, source, start)
+            elif source != before[name]:
+                changed += 1
+                self.scheduler.modify_job(
+                    job_id, args=[source], misfire_grace_time=max(int(source.interval), 1)
+                )
+                if source.interval != before[name].interval:
+                    self.scheduler.reschedule_job(job_id, trigger=source_trigger(source))
+        return len(after.keys() - before.keys()), len(before.keys() - after.keys()), changed
+
+    async def start_http(self) -> None:
+        """Serve /healthz and /metrics when [http] listen is set."""
+        if self.config.http_listen is None:
+            return
+        self.http = HTTPServer({"/healthz": self.healthz, "/metrics": self.metrics_page})
+        host, port = self.config.http_listen
+        try:
+            self.http_address = await self.http.start(host, port)
+        except OSError as exc:
+            raise WatcherError(
+                f"cannot listen on {host}:{port} for [http]: {exc.strerror or exc}",
+                hint="pick a free port in [http] listen, or remove [http] to run without it",
+            ) from None
+        log.info("health and metrics on http://%s:%d/healthz and /metrics", *self.http_address)
+
+    def healthz(self) -> tuple[int, str, bytes]:
+        problem = self.health()
+        if problem is None:
+            return 200, "text/plain", f"ok: {self.status_line()}\n".encode()
+        return 503, "text/plain", f"unhealthy: {problem}\n".encode()
+
+    def metrics_page(self) -> tuple[int, str, bytes]:
+        return 200, CONTENT_TYPE, self.metrics.render()
+
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        record_start(self.store, self.config)
+        watchdog: asyncio.Task[None] | None = None
         async with poller_session(self.config, self.store) as poller:
             self.poller = poller
             scheduler = AsyncIOScheduler(event_loop=loop)
+            self.scheduler = scheduler
             self.schedule(scheduler)
+            self.schedule_service(scheduler)
             scheduler.start()
+            try:
+                await self.start_http()
+            except WatcherError:
+                scheduler.shutdown(wait=False)
+                raise
+            if self.notifier.watchdog_seconds:
+                watchdog = asyncio.create_task(self.watchdog(self.notifier.watchdog_seconds / 2))
             enabled = sum(s.enabled for s in self.config.sources)
             log.info(
                 "regwatch running: %d sources, %d entities, %d channels, database %s",
@@ -135,21 +368,53 @@ class Daemon:
                 len(self.config.channels),
                 self.store.path,
             )
+            self.notifier.ready(self.status_line())
             await self.stopping.wait()
             log.info(
                 "stopping: no new polls; waiting up to %.0fs for %d in flight",
-                STOP_GRACE,
+                self.stop_grace,
                 len(self._tasks),
             )
+            self.notifier.stopping(f"stopping: {len(self._tasks)} polls in flight")
             scheduler.shutdown(wait=False)
             if self._tasks:
-                _, late = await asyncio.wait(set(self._tasks), timeout=STOP_GRACE)
+                _, late = await asyncio.wait(set(self._tasks), timeout=self.stop_grace)
                 for task in late:
                     task.cancel()
                 await asyncio.gather(*late, return_exceptions=True)
+                if late:
+                    log.warning(
+                        "abandoned %d polls still running after the grace period", len(late)
+                    )
+            if watchdog:
+                watchdog.cancel()
+            if self.http:
+                await self.http.close()
+        self.log_cycle()
+        record_stop(self.store)
         log.info("stopped")
 
 
-def run_daemon(config: Config, store: Store) -> None:
+class CycleStats:
+    """Polls finished since the last cycle log line."""
+
+    def __init__(self) -> None:
+        self.polls = self.items = self.hits = self.errors = 0
+        self.seconds = 0.0
+
+    def add(self, result: PollResult) -> None:
+        self.polls += 1
+        self.items += result.new_items
+        self.hits += len(result.hits)
+        self.errors += bool(result.error)
+        self.seconds += result.seconds
+
+
+def source_trigger(source: Source) -> IntervalTrigger:
+    """A source's interval, with up to 10% (at most a minute) of jitter."""
+    return IntervalTrigger(seconds=source.interval, jitter=min(source.interval * 0.1, 60.0))
+
+
+def run_daemon(config: Config, store: Store, stop_grace: float = STOP_GRACE) -> None:
     """Run the daemon in the foreground until SIGTERM or SIGINT."""
-    asyncio.run(Daemon(config, store).run())
+    asyncio.run(Daemon(config, store, stop_grace=stop_grace).run())

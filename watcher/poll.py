@@ -38,6 +38,7 @@ class PollResult:
     error: str | None = None
     http_status: int | None = None
     seconds: float = 0.0
+    bytes: int = 0  # body bytes fetched (0 for a 304 or a failure)
 
 
 class Poller:
@@ -97,7 +98,9 @@ class Poller:
             state.etag, state.last_modified = resp.etag, resp.last_modified
             if digest == state.body_hash:
                 self.store.record_source(state, status="unchanged", http_status=resp.status)
-                return PollResult(source.name, "unchanged", http_status=resp.status)
+                return PollResult(
+                    source.name, "unchanged", http_status=resp.status, bytes=len(resp.body)
+                )
             items = parser_for("feed")(resp.body, resp.headers, resp.url)
         except FetchError as exc:
             self.store.record_source(
@@ -106,7 +109,9 @@ class Poller:
             log.warning("source %s: %s", source.name, exc.message)
             return PollResult(source.name, "error", error=exc.message, http_status=exc.status)
         state.body_hash = digest
-        return self._save(source, state, items, resp.status)
+        result = self._save(source, state, items, resp.status)
+        result.bytes = len(resp.body)
+        return result
 
     def _save(self, source: Source, state, items: list[Item], http_status: int) -> PollResult:
         unique: dict[str, Item] = {}

@@ -91,9 +91,30 @@ def _m002_hit_topics(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE hits ADD COLUMN topics TEXT NOT NULL DEFAULT '[]'")
 
 
+def _m020_daemon(db: sqlite_utils.Database) -> None:
+    # One row: the running (or last) daemon, for `regwatch status`; items_discovered
+    # serves retention pruning.
+    db.executescript(
+        """
+        CREATE TABLE daemon (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            pid INTEGER NOT NULL,
+            host TEXT NOT NULL,
+            version TEXT NOT NULL,
+            config TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            heartbeat_at TEXT NOT NULL,
+            stopped_at TEXT
+        );
+        CREATE INDEX items_discovered ON items (discovered);
+        """
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_hit_topics", _m002_hit_topics),
+    ("020_daemon", _m020_daemon),
 ]
 
 
