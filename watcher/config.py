@@ -411,7 +411,7 @@ def parse_listen(text: str, check: _Checker) -> tuple[str, int]:
     """("127.0.0.1", 9187) from "127.0.0.1:9187", "[::1]:9187" or ":9187" (loopback)."""
     host, sep, port = text.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
         raise check.fail(
             "http.listen", f"{text!r} is not HOST:PORT", hint='write e.g. "127.0.0.1:9187"'
         )

@@ -173,7 +173,7 @@ class Daemon:
         last = self.last_poll.strftime("%H:%M:%S") if self.last_poll else "none yet"
         return f"{len(enabled)} sources, last poll {last}, {len(self.failing & enabled)} failing"
 
-    def heartbeat(self) -> None:
+    async def heartbeat(self) -> None:
         """A scheduler job: proves the scheduler runs jobs, and stamps the database."""
         self.last_heartbeat = time.monotonic()
         try:
@@ -209,22 +209,24 @@ class Daemon:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), timeout=interval)
 
-    def log_cycle(self) -> None:
+    async def log_cycle(self) -> None:
         """The one INFO line per poll cycle: sources polled, new items, hits, errors, time."""
         stats, self.cycle = self.cycle, CycleStats()
         if not stats.polls:
             return
         log.info(
-            "poll cycle: %d sources polled, %d new items, %d hits, %d errors, %.1fs polling",
+            "poll cycle: %d sources polled (%d polls), %d new items, %d hits, %d errors, "
+            "%.1fs polling",
+            len(stats.sources),
             stats.polls,
             stats.items,
             stats.hits,
             stats.errors,
             stats.seconds,
-            extra={"fields": vars(stats)},
+            extra={"fields": {**vars(stats), "sources": len(stats.sources)}},
         )
 
-    def maintain(self) -> None:
+    async def maintain(self) -> None:
         """Prune by retention and checkpoint the WAL (a scheduler job)."""
         if self.config.retention is not None or self.config.retention_hits is not None:
             pruned = prune(self.store, self.config.retention, self.config.retention_hits)
@@ -238,7 +240,11 @@ class Daemon:
         checkpoint(self.store)
 
     def schedule_service(self, scheduler: AsyncIOScheduler) -> None:
-        """Jobs that keep the service honest: heartbeat, cycle log line, maintenance."""
+        """Jobs that keep the service honest: heartbeat, cycle log line, maintenance.
+
+        They are coroutines so they run on the loop, like polls: a heartbeat proves that
+        the loop and the scheduler both work (a plain function would run in a thread).
+        """
         start = datetime.now().astimezone()
         enabled = [s.interval for s in self.config.sources if s.enabled]
         cycle = min(max(min(enabled, default=CYCLE_MAX), CYCLE_MIN), CYCLE_MAX)
@@ -376,7 +382,9 @@ class Daemon:
                 len(self._tasks),
             )
             self.notifier.stopping(f"stopping: {len(self._tasks)} polls in flight")
-            scheduler.shutdown(wait=False)
+            # Pause, not shutdown: APScheduler's shutdown cancels running coroutine jobs at
+            # once, which would cut in-flight polls short instead of granting them the grace.
+            scheduler.pause()
             if self._tasks:
                 _, late = await asyncio.wait(set(self._tasks), timeout=self.stop_grace)
                 for task in late:
@@ -386,11 +394,12 @@ class Daemon:
                     log.warning(
                         "abandoned %d polls still running after the grace period", len(late)
                     )
+            scheduler.shutdown(wait=False)
             if watchdog:
                 watchdog.cancel()
             if self.http:
                 await self.http.close()
-        self.log_cycle()
+        await self.log_cycle()
         record_stop(self.store)
         log.info("stopped")
 
@@ -401,9 +410,11 @@ class CycleStats:
     def __init__(self) -> None:
         self.polls = self.items = self.hits = self.errors = 0
         self.seconds = 0.0
+        self.sources: set[str] = set()
 
     def add(self, result: PollResult) -> None:
         self.polls += 1
+        self.sources.add(result.source)
         self.items += result.new_items
         self.hits += len(result.hits)
         self.errors += bool(result.error)

@@ -63,7 +63,7 @@ class HTTPServer:
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
         )
         try:
-            writer.write(headers.encode() + (body if method == "GET" else b""))
+            writer.write(headers.encode() + (b"" if method == "HEAD" else body))
             await writer.drain()
         except OSError:
             pass
