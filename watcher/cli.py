@@ -303,15 +303,21 @@ def sources(ctx: click.Context, fmt: str) -> None:
 def check(ctx: click.Context) -> None:
     """Validate the config file and print a summary (channel URLs masked).
 
-    Exit status 3 when the config is invalid.
+    Exit status 3 when the config is invalid or credentials it names are missing
+    (all of them are listed).
+
+    Example: regwatch --config /etc/regwatch/regwatch.toml check
     """
     from watcher.config import missing_credentials
+    from watcher.errors import ConfigError
 
     missing = missing_credentials(ctx.obj["config_path"])
     if missing:
-        raise click.ClickException(
-            f"{len(missing)} credentials missing:\n  " + "\n  ".join(missing)
-        ) from None
+        raise ConfigError(
+            f"{len(missing)} credentials missing:\n  " + "\n  ".join(missing),
+            hint="add LoadCredential=NAME:/path/to/file to the unit for each "
+            "(systemctl edit regwatch), or create them in $CREDENTIALS_DIRECTORY",
+        )
     config = get_config(ctx)
     click.echo(f"config {config.path}: ok")
     click.echo(f"database: {config.storage_path}")
