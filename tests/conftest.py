@@ -349,7 +349,12 @@ class DaemonProcess:
     """`python -m watcher --config X run` as a subprocess, its stderr collected."""
 
     def __init__(
-        self, config: Path, notify: NotifyListener, args: tuple[str, ...], env: dict[str, str]
+        self,
+        config: Path,
+        notify: NotifyListener,
+        args: tuple[str, ...],
+        env: dict[str, str],
+        wrapper: list[str] | None = None,
     ) -> None:
         import os
         import subprocess
@@ -359,7 +364,7 @@ class DaemonProcess:
         full_env.pop("WATCHDOG_PID", None)
         self.notify = notify
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "watcher", "--config", str(config), *args],
+            [*(wrapper or []), sys.executable, "-m", "watcher", "--config", str(config), *args],
             env=full_env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -394,7 +399,8 @@ class DaemonProcess:
 
 @pytest.fixture
 def start_daemon() -> Iterator[Callable[..., DaemonProcess]]:
-    """start_daemon(config, "--log-format", "json", run_args=("--stop-grace", "1s"), env={})."""
+    """start_daemon(config, "--log-format", "json", run_args=("--stop-grace", "1s"), env={},
+    wrapper=["strace", "-f"])."""
     started: list[tuple[DaemonProcess, NotifyListener]] = []
 
     def start(
@@ -402,9 +408,10 @@ def start_daemon() -> Iterator[Callable[..., DaemonProcess]]:
         *global_args: str,
         run_args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
+        wrapper: list[str] | None = None,
     ) -> DaemonProcess:
         notify = NotifyListener()
-        daemon = DaemonProcess(config, notify, (*global_args, "run", *run_args), env or {})
+        daemon = DaemonProcess(config, notify, (*global_args, "run", *run_args), env or {}, wrapper)
         started.append((daemon, notify))
         return daemon
 
