@@ -84,7 +84,8 @@ def test_second_daemon_on_the_same_database_is_refused(
     status = run_cli(config, "status")
     assert status.exit_code == 0, status.output
     assert f"daemon: running (pid {daemon.proc.pid}, up" in status.output
-    assert "eu" in status.output and "failing: 0" in status.output
+    assert "sources: 1, failing: 0" in status.output and "regwatch.db (" in status.output
+    assert "deliveries: 0 pending, 0 failed, 0 dead" in status.output
     report = json.loads(run_cli(config, "status", "--format", "json").output)
     assert report["daemon"]["running"] and report["daemon"]["heartbeat_age_seconds"] < 30
     assert len(json.loads(run_cli(config, "hits", "--format", "json").output)) == 2

@@ -99,7 +99,7 @@ def collect_status(config: Config, now: datetime | None = None) -> dict[str, Any
                     "error": r.get("last_error"),
                 }
             )
-        status["deliveries"] = {
+        status["deliveries"] = {"pending": 0, "failed": 0, "dead": 0} | {
             r["status"]: r["n"]
             for r in store.db.query(
                 "SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status ORDER BY status"
