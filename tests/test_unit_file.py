@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -9,8 +10,9 @@ import signal
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
-from conftest import rss, wait_until
+from conftest import free_port, rss, wait_until
 
 UNIT = Path(__file__).resolve().parent.parent / "systemd" / "regwatch.service"
 ANALYZE = shutil.which("systemd-analyze")
@@ -75,8 +77,6 @@ def test_the_daemon_uses_no_system_call_the_unit_denies(
     start, polls (lxml, SQLite, sockets), an alert, /metrics, a reload and a stop; check
     every system call against SystemCallFilter=@system-service ~@privileged ~@resources and
     every memory mapping against MemoryDenyWriteExecute=yes."""
-    from conftest import free_port
-
     allowed = (
         syscall_set("@system-service") - syscall_set("@privileged") - syscall_set("@resources")
     )
@@ -90,16 +90,20 @@ def test_the_daemon_uses_no_system_call_the_unit_denies(
     trace = tmp_path / "trace"
     daemon = start_daemon(config, wrapper=[STRACE, "-f", "-qq", "-o", str(trace)])
     daemon.notify.wait_for("READY=1", timeout=60)
-    wait_until(lambda: webhook.posts, 60, "an alert")
-    import httpx
-
-    assert httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).status_code == 200
-    # Signal the traced daemon itself, not strace (its pid is in the lock file).
+    # Signal the traced daemon itself, not strace (its pid is in the lock file), and make
+    # sure it dies with the test: strace, when killed, leaves its tracee running.
     pid = int((config.parent / "regwatch.db.lock").read_text())
-    os.kill(pid, signal.SIGHUP)
-    daemon.wait_log("reloaded", 60)
-    os.kill(pid, signal.SIGTERM)
-    assert daemon.wait(60) == 0
+    try:
+        wait_until(lambda: webhook.posts, 60, "an alert")
+        assert httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).status_code == 200
+        os.kill(pid, signal.SIGHUP)
+        daemon.wait_log("reloaded", 60)
+        os.kill(pid, signal.SIGTERM)
+        assert daemon.wait(60) == 0
+    finally:
+        if daemon.proc.poll() is None:  # strace still runs, so its tracee does too
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     text = trace.read_text()
     used = {m.group(1) for m in re.finditer(r"^\d+\s+(\w+)\(", text, re.M)}
     # MemoryDenyWriteExecute=yes: no mapping may be writable and executable at once.

@@ -23,7 +23,6 @@ from watcher.config import Config, Source, load_config
 from watcher.errors import WatcherError
 from watcher.httpd import HTTPServer
 from watcher.logs import register_secrets
-from watcher.match import Matcher
 from watcher.metrics import CONTENT_TYPE, Metrics
 from watcher.notify import Notifier
 from watcher.poll import Poller, PollResult, poller_session
@@ -280,8 +279,7 @@ class Daemon:
         register_secrets(c.url for c in new.channels)
         self.config = new
         if self.poller is not None:
-            self.poller.config = new
-            self.poller.matcher = Matcher(new.entities)
+            self.poller.use_config(new)
         added, removed, changed = self.apply_sources(old, new)
         if new.http_listen != old.http_listen:
             log.warning("http.listen changed: it takes effect at the next restart")

@@ -57,6 +57,13 @@ class Poller:
         self.matcher = matcher or Matcher(config.entities)
         self._pool: asyncio.Semaphore | None = None
 
+    def use_config(self, config: Config) -> None:
+        """Switch to a reloaded config: new sources, entities, channels and concurrency."""
+        if config.defaults.concurrency != self.config.defaults.concurrency:
+            self._pool = None  # polls in flight keep the old semaphore; new ones get a new one
+        self.config = config
+        self.matcher = Matcher(config.entities)
+
     def channels_for(self, entity: str) -> list[str]:
         return [c.name for c in self.config.channels if c.wants(entity)]
 
