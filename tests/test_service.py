@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import threading
 from pathlib import Path
 
 import httpx
-from conftest import free_port, rss, wait_until
+from conftest import NotifyListener, free_port, rss, wait_until
 
 OLD = [{"title": "Microsoft opens an office", "link": "https://ec.example.eu/old"}]
 NEW = [
@@ -150,11 +151,13 @@ def blocking_route(body: str) -> tuple[dict[str, object], threading.Event]:
     def handler(request) -> None:
         release.wait(30)
         data = body.encode()
-        request.send_response(200)
-        request.send_header("Content-Type", "application/rss+xml")
-        request.send_header("Content-Length", str(len(data)))
-        request.end_headers()
-        request.wfile.write(data)
+        # The client may be gone (an abandoned poll): that is the point, not an error.
+        with contextlib.suppress(OSError):
+            request.send_response(200)
+            request.send_header("Content-Type", "application/rss+xml")
+            request.send_header("Content-Length", str(len(data)))
+            request.end_headers()
+            request.wfile.write(data)
 
     return {"handler": handler}, release
 
@@ -249,8 +252,17 @@ def test_healthz_and_metrics_over_http(feed_server, webhook, make_config, start_
     assert daemon.wait() == 0
 
 
-def test_a_broken_config_fails_fast_with_the_config_exit_status(make_config, run_cli):
+def test_a_broken_config_fails_fast_with_the_config_exit_status(make_config, run_cli, monkeypatch):
+    listener = NotifyListener()
+    monkeypatch.setenv("NOTIFY_SOCKET", listener.path)
     config: Path = make_config(extra='[http]\nlisten = "nowhere"\n')
-    result = run_cli(config, "run")
-    assert result.exit_code == 3
-    assert "http.listen: 'nowhere' is not HOST:PORT" in result.output
+    try:
+        result = run_cli(config, "run")
+        assert result.exit_code == 3  # RestartPreventExitStatus=3 in the unit
+        assert "http.listen: 'nowhere' is not HOST:PORT" in result.output
+        # `systemctl status` shows why, and systemd never hears READY=1.
+        status = listener.wait_for("STATUS=")
+        assert "http.listen: 'nowhere' is not HOST:PORT" in listener.lines()[status]
+        assert "READY=1" not in listener.lines()
+    finally:
+        listener.close()

@@ -321,6 +321,12 @@ def check(ctx: click.Context) -> None:
     config = get_config(ctx)
     click.echo(f"config {config.path}: ok")
     click.echo(f"database: {config.storage_path}")
+    if config.retention is not None or config.retention_hits is not None:
+        keep = _human(config.retention) if config.retention else "forever"
+        hits_kept = _human(config.retention_hits) if config.retention_hits else "forever"
+        click.echo(f"retention: items without hits {keep}, hits {hits_kept}")
+    if config.http_listen:
+        click.echo("http: /healthz and /metrics on {}:{}".format(*config.http_listen))
     click.echo(f"{len(config.sources)} sources:")
     for s in config.sources:
         state = "" if s.enabled else " (disabled)"
