@@ -7,9 +7,10 @@ import time
 from collections.abc import Callable
 
 import httpx
+import pytest
 from conftest import NotifyListener, free_port
 
-from watcher.config import load_config
+from watcher.config import load_config, parse_config
 from watcher.daemon import Daemon
 from watcher.notify import Notifier, watchdog_interval
 from watcher.store import Store
@@ -72,3 +73,18 @@ def test_watchdog_interval_follows_systemds_variables():
     assert watchdog_interval({"WATCHDOG_USEC": "60000000"}) == 60.0
     assert watchdog_interval({"WATCHDOG_USEC": "60000000", "WATCHDOG_PID": "1"}) is None
     assert Notifier({}).send("READY=1") is False  # not under systemd: a no-op
+
+
+@pytest.mark.parametrize(
+    ("listen", "address"),
+    [
+        ("127.0.0.1:9187", ("127.0.0.1", 9187)),
+        (":9187", ("127.0.0.1", 9187)),  # no host: loopback, never all interfaces
+        ("[::1]:9187", ("::1", 9187)),
+        ("0.0.0.0:9187", ("0.0.0.0", 9187)),
+    ],
+)
+def test_http_listen_defaults_to_loopback(tmp_path, listen, address):
+    config = parse_config(f'[http]\nlisten = "{listen}"\n', tmp_path / "c.toml")
+    assert config.http_listen == address
+    assert parse_config("", tmp_path / "c.toml").http_listen is None  # off by default
