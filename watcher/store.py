@@ -93,10 +93,10 @@ def _m002_hit_topics(db: sqlite_utils.Database) -> None:
 
 def _m020_daemon(db: sqlite_utils.Database) -> None:
     # One row: the running (or last) daemon, for `regwatch status`; items_discovered
-    # serves retention pruning.
-    db.executescript(
-        """
-        CREATE TABLE daemon (
+    # serves retention pruning. One statement per execute(): executescript() would commit
+    # the migration's transaction.
+    db.execute(
+        """CREATE TABLE daemon (
             id INTEGER PRIMARY KEY CHECK (id = 1),
             pid INTEGER NOT NULL,
             host TEXT NOT NULL,
@@ -105,10 +105,9 @@ def _m020_daemon(db: sqlite_utils.Database) -> None:
             started_at TEXT NOT NULL,
             heartbeat_at TEXT NOT NULL,
             stopped_at TEXT
-        );
-        CREATE INDEX items_discovered ON items (discovered);
-        """
+        )"""
     )
+    db.execute("CREATE INDEX items_discovered ON items (discovered)")
 
 
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
