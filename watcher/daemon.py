@@ -263,6 +263,9 @@ class Daemon:
 
     def reload(self) -> bool:
         """SIGHUP: re-read the config; swap sources, entities and channels, or keep the old."""
+        if self.stopping.is_set():
+            log.info("reload ignored: stopping")
+            return False
         self.notifier.reloading()
         old = self.config
         try:
@@ -303,7 +306,8 @@ class Daemon:
         before = {s.name: s for s in old.sources if s.enabled}
         after = {s.name: s for s in new.sources if s.enabled}
         for name in before.keys() - after.keys():
-            self.scheduler.remove_job(f"source:{name}")
+            if self.scheduler.get_job(f"source:{name}") is not None:
+                self.scheduler.remove_job(f"source:{name}")
         start = datetime.now().astimezone()
         changed = 0
         for name, source in after.items():
