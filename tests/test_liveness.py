@@ -50,7 +50,7 @@ def test_frozen_scheduler_fails_healthz_and_stops_watchdog_pings(make_config, ca
             while await probe() != 503:
                 await asyncio.sleep(0.01)
             frozen_at = pings()
-            await eventually(lambda: daemon.heartbeat_age() > 0.3 + 2 * 0.2)
+            await eventually(lambda: daemon.service.heartbeat_age() > 0.3 + 2 * 0.2)
             assert pings() == frozen_at  # two ping periods passed without a ping
 
             daemon.scheduler.resume()

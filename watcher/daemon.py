@@ -3,16 +3,17 @@
 Everything runs on one asyncio loop: fetches overlap, while parsing, matching and
 database writes happen one at a time on the loop thread (one SQLite writer). Sends go to
 worker threads so a slow channel never stalls polling.
+
+SIGHUP reloads the config in place (Daemon.reload); readiness, watchdog, health, metrics
+and the per-cycle log line live in service.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import signal
-import time
 from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -21,23 +22,17 @@ from apscheduler.triggers.interval import IntervalTrigger
 from watcher.alert import dispatch
 from watcher.config import Config, Source, load_config
 from watcher.errors import WatcherError
-from watcher.httpd import HTTPServer
 from watcher.logs import register_secrets
-from watcher.metrics import CONTENT_TYPE, Metrics
 from watcher.notify import Notifier
 from watcher.poll import Poller, PollResult, poller_session
-from watcher.retention import checkpoint, prune
-from watcher.status import record_heartbeat, record_start, record_stop
+from watcher.service import Service
+from watcher.status import record_start, record_stop
 from watcher.store import Store
 
 log = logging.getLogger(__name__)
 
 DISPATCH_EVERY = 60.0  # seconds between retries of failed deliveries
 STOP_GRACE = 5.0  # seconds in-flight polls get to finish after SIGTERM
-HEARTBEAT_EVERY = 5.0  # seconds between heartbeat jobs (shorter under a short watchdog)
-STALE_AFTER = 3  # heartbeats missed before the scheduler counts as frozen
-MAINTAIN_EVERY = 3600.0  # seconds between retention pruning and WAL checkpoints
-CYCLE_MIN, CYCLE_MAX = 10.0, 900.0  # bounds of the per-cycle INFO log line's period
 
 
 def print_hits(result: PollResult) -> None:
@@ -82,18 +77,10 @@ class Daemon:
         self._send_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[object]] = set()
         self.poller: Poller | None = None
-        self.notifier = notifier or Notifier()
+        self.service = Service(config, store, notifier)
+        self.notifier = self.service.notifier
         self.stop_grace = stop_grace
         self.scheduler: AsyncIOScheduler | None = None
-        watchdog = self.notifier.watchdog_seconds
-        self.heartbeat_every = min(HEARTBEAT_EVERY, watchdog / 4) if watchdog else HEARTBEAT_EVERY
-        self.last_heartbeat = time.monotonic()
-        self.metrics = Metrics(store, self.heartbeat_age)
-        self.http: HTTPServer | None = None
-        self.http_address: tuple[str, int] | None = None
-        self.failing: set[str] = {r["name"] for r in store.source_report() if r["failures"]}
-        self.last_poll: datetime | None = None
-        self.cycle = CycleStats()
 
     async def send_pending(self) -> None:
         """Send what is pending; one dispatcher at a time so nothing is sent twice."""
@@ -113,7 +100,7 @@ class Daemon:
         try:
             result = await self.poller.poll(source)
             log_result(result)
-            self.after_poll(result)
+            self.service.after_poll(result)
             if result.hits and not self.config.channels:
                 print_hits(result)
             if result.hit_ids and result.alerted:
@@ -153,113 +140,7 @@ class Daemon:
             coalesce=True,
         )
 
-    # -- service: health, status, reload, maintenance (issue 4) --------------------------------
-
-    def after_poll(self, result: PollResult) -> None:
-        """Count a finished poll for metrics, the cycle log line and systemd's STATUS."""
-        self.metrics.record_poll(result)
-        self.cycle.add(result)
-        self.last_poll = datetime.now().astimezone()
-        if result.error:
-            self.failing.add(result.source)
-        else:
-            self.failing.discard(result.source)
-        self.notifier.status(self.status_line())
-
-    def status_line(self) -> str:
-        """E.g. "42 sources, last poll 12:03, 0 failing" (systemctl status shows it)."""
-        enabled = {s.name for s in self.config.sources if s.enabled}
-        last = self.last_poll.strftime("%H:%M:%S") if self.last_poll else "none yet"
-        return f"{len(enabled)} sources, last poll {last}, {len(self.failing & enabled)} failing"
-
-    async def heartbeat(self) -> None:
-        """A scheduler job: proves the scheduler runs jobs, and stamps the database."""
-        self.last_heartbeat = time.monotonic()
-        try:
-            record_heartbeat(self.store)
-        except Exception as exc:  # noqa: BLE001 - a busy database must not kill the job
-            log.warning("heartbeat: cannot write to the database: %s", exc)
-
-    def heartbeat_age(self) -> float:
-        return time.monotonic() - self.last_heartbeat
-
-    def health(self) -> str | None:
-        """None when healthy, else why not: a stale scheduler heartbeat or a mute database."""
-        age = self.heartbeat_age()
-        if age > STALE_AFTER * self.heartbeat_every:
-            return f"scheduler heartbeat is {age:.1f}s old"
-        try:
-            self.store.db.execute("SELECT COUNT(*) FROM daemon").fetchone()
-        except Exception as exc:  # noqa: BLE001 - any failure means the database does not answer
-            return f"database does not answer: {exc}"
-        return None
-
-    async def watchdog(self, interval: float) -> None:
-        """Ping systemd's watchdog every `interval` seconds, only while healthy."""
-        warned = False
-        while not self.stopping.is_set():
-            problem = self.health()
-            if problem is None:
-                self.notifier.watchdog()
-                warned = False
-            elif not warned:
-                log.error("not pinging the watchdog: %s (systemd will restart us)", problem)
-                warned = True
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), timeout=interval)
-
-    async def log_cycle(self) -> None:
-        """The one INFO line per poll cycle: sources polled, new items, hits, errors, time."""
-        stats, self.cycle = self.cycle, CycleStats()
-        if not stats.polls:
-            return
-        log.info(
-            "poll cycle: %d sources polled (%d polls), %d new items, %d hits, %d errors, "
-            "%.1fs polling",
-            len(stats.sources),
-            stats.polls,
-            stats.items,
-            stats.hits,
-            stats.errors,
-            stats.seconds,
-            extra={"fields": {**vars(stats), "sources": len(stats.sources)}},
-        )
-
-    async def maintain(self) -> None:
-        """Prune by retention and checkpoint the WAL (a scheduler job)."""
-        if self.config.retention is not None or self.config.retention_hits is not None:
-            pruned = prune(self.store, self.config.retention, self.config.retention_hits)
-            if pruned.items or pruned.hits:
-                log.info(
-                    "retention: %d items, %d hits, %d deliveries pruned",
-                    pruned.items,
-                    pruned.hits,
-                    pruned.deliveries,
-                )
-        checkpoint(self.store)
-
-    def schedule_service(self, scheduler: AsyncIOScheduler) -> None:
-        """Jobs that keep the service honest: heartbeat, cycle log line, maintenance.
-
-        They are coroutines so they run on the loop, like polls: a heartbeat proves that
-        the loop and the scheduler both work (a plain function would run in a thread).
-        """
-        start = datetime.now().astimezone()
-        enabled = [s.interval for s in self.config.sources if s.enabled]
-        cycle = min(max(min(enabled, default=CYCLE_MAX), CYCLE_MIN), CYCLE_MAX)
-        for func, every, first in (
-            (self.heartbeat, self.heartbeat_every, 0.0),
-            (self.log_cycle, cycle, cycle),
-            (self.maintain, MAINTAIN_EVERY, 60.0),
-        ):
-            scheduler.add_job(
-                func,
-                IntervalTrigger(seconds=every),
-                id=func.__name__,
-                next_run_time=start + timedelta(seconds=first),
-                max_instances=1,
-                coalesce=True,
-            )
+    # -- reload (issue 4) ---------------------------------------------------------------------
 
     def reload(self) -> bool:
         """SIGHUP: re-read the config; swap sources, entities and channels, or keep the old."""
@@ -277,10 +158,10 @@ class Daemon:
                 )
         except WatcherError as exc:
             log.error("reload failed, still running the previous config: %s", exc)
-            self.notifier.ready(f"reload failed: {exc.message}; {self.status_line()}")
+            self.notifier.ready(f"reload failed: {exc.message}; {self.service.status_line()}")
             return False
         register_secrets(c.url for c in new.channels)
-        self.config = new
+        self.config = self.service.config = new
         if self.poller is not None:
             self.poller.use_config(new)
         added, removed, changed = self.apply_sources(old, new)
@@ -296,7 +177,7 @@ class Daemon:
             len(new.entities),
             len(new.channels),
         )
-        self.notifier.ready(self.status_line())
+        self.notifier.ready(self.service.status_line())
         return True
 
     def apply_sources(self, old: Config, new: Config) -> tuple[int, int, int]:
@@ -323,30 +204,6 @@ class Daemon:
                     self.scheduler.reschedule_job(job_id, trigger=source_trigger(source))
         return len(after.keys() - before.keys()), len(before.keys() - after.keys()), changed
 
-    async def start_http(self) -> None:
-        """Serve /healthz and /metrics when [http] listen is set."""
-        if self.config.http_listen is None:
-            return
-        self.http = HTTPServer({"/healthz": self.healthz, "/metrics": self.metrics_page})
-        host, port = self.config.http_listen
-        try:
-            self.http_address = await self.http.start(host, port)
-        except OSError as exc:
-            raise WatcherError(
-                f"cannot listen on {host}:{port} for [http]: {exc.strerror or exc}",
-                hint="pick a free port in [http] listen, or remove [http] to run without it",
-            ) from None
-        log.info("health and metrics on http://%s:%d/healthz and /metrics", *self.http_address)
-
-    def healthz(self) -> tuple[int, str, bytes]:
-        problem = self.health()
-        if problem is None:
-            return 200, "text/plain", f"ok: {self.status_line()}\n".encode()
-        return 503, "text/plain", f"unhealthy: {problem}\n".encode()
-
-    def metrics_page(self) -> tuple[int, str, bytes]:
-        return 200, CONTENT_TYPE, self.metrics.render()
-
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -359,15 +216,17 @@ class Daemon:
             scheduler = AsyncIOScheduler(event_loop=loop)
             self.scheduler = scheduler
             self.schedule(scheduler)
-            self.schedule_service(scheduler)
+            self.service.schedule(scheduler)
             scheduler.start()
             try:
-                await self.start_http()
+                await self.service.start_http()
             except WatcherError:
                 scheduler.shutdown(wait=False)
                 raise
             if self.notifier.watchdog_seconds:
-                watchdog = asyncio.create_task(self.watchdog(self.notifier.watchdog_seconds / 2))
+                watchdog = asyncio.create_task(
+                    self.service.watchdog(self.notifier.watchdog_seconds / 2, self.stopping)
+                )
             enabled = sum(s.enabled for s in self.config.sources)
             log.info(
                 "regwatch running: %d sources, %d entities, %d channels, database %s",
@@ -376,7 +235,7 @@ class Daemon:
                 len(self.config.channels),
                 self.store.path,
             )
-            self.notifier.ready(self.status_line())
+            self.notifier.ready(self.service.status_line())
             await self.stopping.wait()
             log.info(
                 "stopping: no new polls; waiting up to %.0fs for %d in flight",
@@ -399,28 +258,10 @@ class Daemon:
             scheduler.shutdown(wait=False)
             if watchdog:
                 watchdog.cancel()
-            if self.http:
-                await self.http.close()
-        await self.log_cycle()
+            await self.service.close()
+        await self.service.log_cycle()
         record_stop(self.store)
         log.info("stopped")
-
-
-class CycleStats:
-    """Polls finished since the last cycle log line."""
-
-    def __init__(self) -> None:
-        self.polls = self.items = self.hits = self.errors = 0
-        self.seconds = 0.0
-        self.sources: set[str] = set()
-
-    def add(self, result: PollResult) -> None:
-        self.polls += 1
-        self.sources.add(result.source)
-        self.items += result.new_items
-        self.hits += len(result.hits)
-        self.errors += bool(result.error)
-        self.seconds += result.seconds
 
 
 def source_trigger(source: Source) -> IntervalTrigger:
