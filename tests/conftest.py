@@ -266,7 +266,7 @@ def make_config(tmp_path: Path) -> Callable[..., Path]:
         channels: dict[str, str] | None = None,
         extra: str = "",
         entities: str = ENTITIES,
-        defaults: str = 'timeout = "5s"',
+        defaults: str = 'timeout = "5s"\nmin_interval = "1s"',
     ) -> Path:
         lines = ['[storage]\npath = "regwatch.db"\n', f"[defaults]\n{defaults}\n"]
         for name, url in (sources or {}).items():
@@ -547,3 +547,130 @@ def no_apprise_throttle(monkeypatch: pytest.MonkeyPatch) -> None:
     from apprise.plugins.base import NotifyBase
 
     monkeypatch.setattr(NotifyBase, "request_rate_per_sec", 0)
+
+
+# -- the daemon as a real process (issue 4: service tests) -------------------------------------
+
+
+class NotifyListener:
+    """A datagram socket standing in for systemd's $NOTIFY_SOCKET; collects every message."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        # AF_UNIX paths are limited to 108 bytes: pytest's tmp_path can be longer.
+        self.folder = Path(tempfile.mkdtemp(prefix="rw-notify-"))
+        self.path = str(self.folder / "notify.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.messages: list[str] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._receive, daemon=True).start()
+
+    def _receive(self) -> None:
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                return
+            with self._lock:
+                self.messages.append(data.decode())
+
+    def lines(self) -> list[str]:
+        """Every KEY=VALUE line received, in order."""
+        with self._lock:
+            return [line for m in self.messages for line in m.split("\n")]
+
+    def wait_for(self, line: str, after: int = 0, timeout: float = 15.0) -> int:
+        """Index (in `lines()`) of the first `line` at or after `after`; fails on timeout."""
+
+        def find() -> int | None:
+            got = self.lines()
+            for i in range(after, len(got)):
+                if got[i] == line or (line.endswith("=") and got[i].startswith(line)):
+                    return i + 1  # +1 so that index 0 is truthy; undone below
+            return None
+
+        return int(wait_until(find, timeout, f"{line!r} on the notify socket")) - 1
+
+    def close(self) -> None:
+        import shutil
+
+        self.sock.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class DaemonProcess:
+    """`python -m watcher --config X run` as a subprocess, its stderr collected."""
+
+    def __init__(
+        self,
+        config: Path,
+        notify: NotifyListener,
+        args: tuple[str, ...],
+        env: dict[str, str],
+        wrapper: list[str] | None = None,
+    ) -> None:
+        import os
+        import subprocess
+        import sys
+
+        full_env = {**os.environ, "NOTIFY_SOCKET": notify.path, **env}
+        full_env.pop("WATCHDOG_PID", None)
+        self.notify = notify
+        self.proc = subprocess.Popen(
+            [*(wrapper or []), sys.executable, "-m", "watcher", "--config", str(config), *args],
+            env=full_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.stderr: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.stderr.append(line)
+
+    def log(self) -> str:
+        return "".join(self.stderr)
+
+    def wait_log(self, text: str, timeout: float = 15.0) -> None:
+        wait_until(lambda: text in self.log(), timeout, f"{text!r} in the daemon's log")
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 20.0) -> int:
+        """The exit status once the process ended."""
+        return int(self.proc.wait(timeout))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def start_daemon() -> Iterator[Callable[..., DaemonProcess]]:
+    """start_daemon(config, "--log-format", "json", run_args=("--stop-grace", "1s"), env={},
+    wrapper=["strace", "-f"])."""
+    started: list[tuple[DaemonProcess, NotifyListener]] = []
+
+    def start(
+        config: Path,
+        *global_args: str,
+        run_args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+        wrapper: list[str] | None = None,
+    ) -> DaemonProcess:
+        notify = NotifyListener()
+        daemon = DaemonProcess(config, notify, (*global_args, "run", *run_args), env or {}, wrapper)
+        started.append((daemon, notify))
+        return daemon
+
+    yield start
+    for daemon, notify in started:
+        daemon.stop()
+        notify.close()

@@ -178,8 +178,9 @@ def test_at_most_two_requests_at_a_time_per_host(feed_server, make_config):
 
 def test_interval_is_clamped_between_a_minute_and_a_day(make_config):
     config = make_config(
+        defaults="",
         extra=source_toml("fast", "https://example.org/a", interval="5s")
-        + source_toml("slow", "https://example.org/b", interval="3d")
+        + source_toml("slow", "https://example.org/b", interval="3d"),
     )
     loaded = load_config(config)
     assert [s.interval for s in loaded.sources] == [60, 86400]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -16,6 +15,7 @@ import click
 from watcher import __version__
 from watcher.config import DEFAULT_CONFIG, Config, load_config, parse_duration
 from watcher.errors import WatcherError
+from watcher.logs import register_secrets
 from watcher.output import FORMATS, HIT_FORMATS, render
 from watcher.store import Store
 
@@ -48,14 +48,10 @@ def reports_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("httpx", "httpcore", "apscheduler", "apprise"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+def setup_logging(level: str, fmt: str = "text") -> None:
+    from watcher.logs import setup_logging as setup
+
+    setup(level, fmt)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -77,8 +73,15 @@ def setup_logging(level: str) -> None:
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
     help="How much to log to standard error.",
 )
+@click.option(
+    "--log-format",
+    default="text",
+    show_default=True,
+    type=click.Choice(["text", "json"]),
+    help="Log lines as text or as one JSON object each (for log shippers).",
+)
 @click.pass_context
-def cli(ctx: click.Context, config_path: str, log_level: str) -> None:
+def cli(ctx: click.Context, config_path: str, log_level: str, log_format: str) -> None:
     """regwatch watches regulators' and news feeds for the companies you follow.
 
     \b
@@ -90,7 +93,7 @@ def cli(ctx: click.Context, config_path: str, log_level: str) -> None:
       regwatch hits --since 7d what was found
     """
     ctx.obj = {"config_path": config_path}
-    setup_logging(log_level)
+    setup_logging(log_level, log_format)
 
 
 def config_option(func: F) -> F:
@@ -111,7 +114,9 @@ def config_option(func: F) -> F:
 
 
 def get_config(ctx: click.Context) -> Config:
-    return load_config(ctx.obj["config_path"])
+    config = load_config(ctx.obj["config_path"])
+    register_secrets(c.url for c in config.channels)
+    return config
 
 
 # -- daemon and polling -------------------------------------------------------------------------
@@ -119,19 +124,38 @@ def get_config(ctx: click.Context) -> Config:
 
 @cli.command()
 @config_option
+@click.option(
+    "--stop-grace",
+    default="5s",
+    show_default=True,
+    help="On SIGTERM, how long in-flight polls may finish before they are abandoned.",
+)
 @click.pass_context
 @reports_errors
-def run(ctx: click.Context) -> None:
+def run(ctx: click.Context, stop_grace: str) -> None:
     """Run the daemon: poll each source at its interval and send alerts.
 
-    Stops cleanly on SIGTERM or Ctrl-C. Logs go to standard error (journald under systemd).
+    Stops cleanly on SIGTERM or Ctrl-C; SIGHUP reloads the config. Under systemd it
+    reports readiness, status and liveness (Type=notify, WatchdogSec=). Only one daemon
+    runs per database. Logs go to standard error (journald under systemd).
 
-    Example: regwatch run --config /etc/regwatch/regwatch.toml
+    Example: regwatch run --config /etc/regwatch/regwatch.toml --stop-grace 20s
     """
     from watcher.daemon import run_daemon
+    from watcher.lock import DaemonLock
+    from watcher.notify import Notifier
 
-    config = get_config(ctx)
-    run_daemon(config, Store(config.storage_path))
+    try:
+        grace = parse_duration(stop_grace)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--stop-grace") from None
+    try:
+        config = get_config(ctx)
+        with DaemonLock(config.storage_path):
+            run_daemon(config, Store(config.storage_path), stop_grace=grace)
+    except WatcherError as exc:
+        Notifier().status(f"failed: {exc.message}")  # shown by `systemctl status`
+        raise
 
 
 @cli.command()
@@ -605,11 +629,30 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 def check(ctx: click.Context) -> None:
     """Validate the config file and print a summary (channel URLs masked).
 
-    Exit status 3 when the config is invalid.
+    Exit status 3 when the config is invalid or credentials it names are missing
+    (all of them are listed).
+
+    Example: regwatch --config /etc/regwatch/regwatch.toml check
     """
+    from watcher.config import missing_credentials
+    from watcher.errors import ConfigError
+
+    missing = missing_credentials(ctx.obj["config_path"])
+    if missing:
+        raise ConfigError(
+            f"{len(missing)} credentials missing:\n  " + "\n  ".join(missing),
+            hint="add LoadCredential=NAME:/path/to/file to the unit for each "
+            "(systemctl edit regwatch), or create them in $CREDENTIALS_DIRECTORY",
+        )
     config = get_config(ctx)
     click.echo(f"config {config.path}: ok")
     click.echo(f"database: {config.storage_path}")
+    if config.retention is not None or config.retention_hits is not None:
+        keep = _human(config.retention) if config.retention else "forever"
+        hits_kept = _human(config.retention_hits) if config.retention_hits else "forever"
+        click.echo(f"retention: items without hits {keep}, hits {hits_kept}")
+    if config.http_listen:
+        click.echo("http: /healthz and /metrics on {}:{}".format(*config.http_listen))
     click.echo(f"{len(config.sources)} sources:")
     for s in config.sources:
         state = "" if s.enabled else " (disabled)"
@@ -641,6 +684,58 @@ def check(ctx: click.Context) -> None:
         click.echo(f"  {c.name:<24} {c.masked_url} ({c.format}; {scope}{extra})")
     if not config.channels:
         click.echo("  (none: hits are printed to standard output)")
+
+
+@cli.command()
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.pass_context
+@reports_errors
+def status(ctx: click.Context, fmt: str) -> None:
+    """Is the daemon up, since when, which sources fail, what is waiting to be sent.
+
+    Reads the database and the daemon's lock file; works while the daemon runs.
+    Exit status 1 when the daemon is not running.
+
+    Example: regwatch --config /etc/regwatch/regwatch.toml status
+    """
+    import json
+
+    from watcher.status import collect_status, format_status
+
+    report = collect_status(get_config(ctx))
+    if fmt == "json":
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo("\n".join(format_status(report)))
+    if not report["daemon"]["running"]:
+        sys.exit(1)
+
+
+@cli.command()
+@click.pass_context
+@reports_errors
+def vacuum(ctx: click.Context) -> None:
+    """Prune by [storage] retention, checkpoint the WAL and VACUUM the database.
+
+    Safe while the daemon runs (it waits for the database meanwhile).
+
+    Example: regwatch vacuum
+    """
+    from watcher.retention import prune
+    from watcher.retention import vacuum as vacuum_db
+
+    config = get_config(ctx)
+    store = Store(config.storage_path)
+    pruned = prune(store, config.retention, config.retention_hits)
+    click.echo(
+        f"pruned {pruned.items} items without hits, {pruned.hits} hits, "
+        f"{pruned.deliveries} deliveries"
+    )
+    before, after = vacuum_db(store)
+    store.close()
+    click.echo(f"database {config.storage_path}: {before / 1e6:.2f} MB -> {after / 1e6:.2f} MB")
 
 
 def _human(seconds: float) -> str:

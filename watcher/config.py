@@ -30,8 +30,14 @@ TOP: Spec = {
     "channels": ([dict], False),
     "topics": ([dict], False),
     "delivery": (dict, False),
+    "http": (dict, False),
 }
-STORAGE: Spec = {"path": (str, False)}
+STORAGE: Spec = {
+    "path": (str, False),
+    "retention": (str, False),
+    "retention_hits": (str, False),
+}
+HTTP: Spec = {"listen": (str, False)}
 DEFAULTS: Spec = {
     "interval": (str, False),
     "timeout": (str, False),
@@ -230,6 +236,12 @@ class Config:
         tags = next((s.tags for s in self.sources if s.name == source), ())
         return [c.name for c in self.channels if c.wants(entity, topics, source=source, tags=tags)]
 
+    # [storage] retention / retention_hits in seconds; None keeps everything.
+    retention: float | None = None
+    retention_hits: float | None = None
+    # [http] listen as (host, port); None: no HTTP server.
+    http_listen: tuple[str, int] | None = None
+
     def source(self, name: str) -> Source:
         for source in self.sources:
             if source.name == name:
@@ -270,14 +282,29 @@ def mask_url(url: str) -> str:
     return f"{scheme}://****"
 
 
+def url_has_secret(url: str) -> bool:
+    """True when masking changes the URL (a password, token or key in it); unknown URLs: True."""
+    import apprise
+
+    plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    if not plugin:
+        return True
+    return bool(plugin.url(privacy=True) != plugin.url(privacy=False))
+
+
 _ENV = re.compile(r"\$\{([^}]*)\}")
+CREDENTIAL_PREFIX = "credential:"
+_CREDENTIAL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
 def expand_env(value: str, where: str, env: dict[str, str]) -> str:
-    """Replace ${NAME} with the environment variable NAME; a missing one is a ConfigError."""
+    """Replace ${NAME} with the environment variable NAME and ${credential:NAME} with the
+    systemd credential NAME; a missing one is a ConfigError."""
 
     def sub(m: re.Match[str]) -> str:
         name = m.group(1)
+        if name.startswith(CREDENTIAL_PREFIX):
+            return read_credential(name[len(CREDENTIAL_PREFIX) :], where, env)
         if name not in env:
             raise ConfigError(
                 f"{where}: environment variable {name!r} is not set",
@@ -286,6 +313,57 @@ def expand_env(value: str, where: str, env: dict[str, str]) -> str:
         return env[name]
 
     return _ENV.sub(sub, value)
+
+
+def credential_path(name: str, where: str, env: dict[str, str]) -> Path:
+    """Where systemd put credential `name`: $CREDENTIALS_DIRECTORY/name."""
+    if not _CREDENTIAL_NAME.match(name):
+        raise ConfigError(
+            f"{where}: {name!r} is not a credential name",
+            hint="use letters, digits, '_', '.' and '-' only, as in LoadCredential=NAME:PATH",
+        )
+    folder = env.get("CREDENTIALS_DIRECTORY")
+    if not folder:
+        raise ConfigError(
+            f"{where}: credential {name!r} is referenced but $CREDENTIALS_DIRECTORY is not set",
+            hint=f"run under systemd with LoadCredential={name}:/path/to/file, or set "
+            "CREDENTIALS_DIRECTORY to a folder holding a file of that name",
+        )
+    return Path(folder) / name
+
+
+def read_credential(name: str, where: str, env: dict[str, str]) -> str:
+    """The content of credential `name`, without its trailing newline; ConfigError if absent."""
+    path = credential_path(name, where, env)
+    try:
+        return path.read_text(encoding="utf-8").rstrip("\r\n")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{where}: credential {name!r} not found ({path} does not exist)",
+            hint=f"add LoadCredential={name}:/path/to/file to the unit, or create {path}",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}: cannot read credential {name!r}: {exc}") from None
+
+
+def missing_credentials(path: str | Path, env: dict[str, str] | None = None) -> list[str]:
+    """One line per ${credential:NAME} in the config's channel URLs that cannot be read."""
+    env = dict(os.environ) if env is None else env
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []  # load_config reports these properly
+    missing = []
+    channels = raw.get("channels", [])
+    for i, channel in enumerate(channels if isinstance(channels, list) else []):
+        url = channel.get("url") if isinstance(channel, dict) else None
+        for ref in _ENV.findall(url if isinstance(url, str) else ""):
+            if ref.startswith(CREDENTIAL_PREFIX):
+                try:
+                    read_credential(ref[len(CREDENTIAL_PREFIX) :], f"channels[{i}].url", env)
+                except ConfigError as exc:
+                    missing.append(exc.message)
+    return missing
 
 
 def _type_name(spec: Any) -> str:
@@ -362,6 +440,12 @@ def parse_config(
     db_path = Path(os.path.expanduser(storage.get("path", "regwatch.db")))
     if not db_path.is_absolute():
         db_path = path.parent / db_path
+    retention = {
+        key: check.duration(storage[key], f"storage.{key}", 0.0) if key in storage else None
+        for key in ("retention", "retention_hits")
+    }
+    http = check.table(raw.get("http", {}), HTTP, "http.")
+    http_listen = parse_listen(http["listen"], check) if "listen" in http else None
 
     d = check.table(raw.get("defaults", {}), DEFAULTS, "defaults.")
     for key in ("max_bytes", "max_redirects", "concurrency", "per_host"):
@@ -486,6 +570,9 @@ def parse_config(
         channels=tuple(channels),
         topics=tuple(topics),
         delivery=_delivery(raw.get("delivery", {}), check),
+        retention=retention["retention"],
+        retention_hits=retention["retention_hits"],
+        http_listen=http_listen,
     )
 
 
@@ -599,6 +686,17 @@ def _delivery(d: dict[str, Any], check: _Checker) -> Delivery:
     return out
 
 
+def parse_listen(text: str, check: _Checker) -> tuple[str, int]:
+    """("127.0.0.1", 9187) from "127.0.0.1:9187", "[::1]:9187" or ":9187" (loopback)."""
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise check.fail(
+            "http.listen", f"{text!r} is not HOST:PORT", hint='write e.g. "127.0.0.1:9187"'
+        )
+    return host, int(port)
+
+
 def _check_apprise_url(url: str, check: _Checker, where: str) -> None:
     import apprise
 
@@ -623,4 +721,34 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {p}: {exc}") from None
-    return parse_config(text, p, env)
+    config = parse_config(text, p, env)
+    check_permissions(p, text, config)
+    return config
+
+
+def check_permissions(path: Path, text: str, config: Config) -> None:
+    """Refuse a group- or world-writable config that holds or references a secret.
+
+    Whoever can write the file can point a channel at their own server and receive the
+    secret, so a ${...} reference counts as much as a password written in the URL.
+    """
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if not mode & 0o022:
+        return
+    raw = tomllib.loads(text).get("channels", [])
+    secret = [
+        c.name
+        for c, r in zip(config.channels, raw, strict=False)
+        if "${" in str(r.get("url", "")) or url_has_secret(c.url)
+    ]
+    if secret:
+        who = (
+            "group- and world" if mode & 0o022 == 0o022 else ("group" if mode & 0o020 else "world")
+        )
+        raise ConfigError(
+            f"{path} is {who}-writable and holds secrets (channels: {', '.join(secret)})",
+            hint=f"chmod go-w {path}: anyone who can edit it can redirect the alerts and their secrets",
+        )

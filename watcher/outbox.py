@@ -161,6 +161,11 @@ class Dispatcher:
         self.closing = False
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
+    def use(self, channels: Iterable[Channel], delivery: Delivery) -> None:
+        """Send to a reloaded config's channels from now on (drains running finish as they are)."""
+        self.channels = {c.name: c for c in channels}
+        self.delivery = delivery
+
     def kick(self) -> None:
         """Start a drain for every channel that has none running; returns at once."""
         loop = asyncio.get_running_loop()

@@ -45,6 +45,7 @@ class PollResult:
     http_status: int | None = None
     seconds: float = 0.0
     crashed: bool = False  # an unexpected exception (a bug), not a source's failure
+    bytes: int = 0  # body bytes fetched (0 for a 304 or a failure)
 
 
 def backoff_delay(interval: float, failures: int) -> float:
@@ -69,6 +70,15 @@ class Poller:
         self._pool: asyncio.Semaphore | None = None
         self.limiter = HostLimiter(config.defaults.per_host)
         self.guard: Guard = refuse_private  # for full-text fetches of untrusted links
+
+    def use_config(self, config: Config) -> None:
+        """Switch to a reloaded config: new sources, entities, topics, channels and limits."""
+        if config.defaults.concurrency != self.config.defaults.concurrency:
+            self._pool = None  # polls in flight keep the old semaphore; new ones get a new one
+        if config.defaults.per_host != self.config.defaults.per_host:
+            self.limiter = HostLimiter(config.defaults.per_host)
+        self.config = config
+        self.matcher = Matcher(config.entities, config.topics)
 
     async def poll(self, source: Source, *, force: bool = False) -> PollResult:
         """Poll one source; failures are recorded on the source, never raised.
@@ -160,7 +170,9 @@ class Poller:
             state.etag, state.last_modified = resp.etag, resp.last_modified
             if digest == state.body_hash:
                 self.store.record_source(state, status="unchanged", http_status=resp.status)
-                return PollResult(source.name, "unchanged", http_status=resp.status)
+                return PollResult(
+                    source.name, "unchanged", http_status=resp.status, bytes=len(resp.body)
+                )
             items = kind.parse(resp.body, resp.headers, resp.url, source)
         except FetchError as exc:
             return self._fail(source, state, exc)
@@ -170,7 +182,9 @@ class Poller:
             await kind.enrich(new, self.fetch_page(), source)
         if new and source.full_text:
             await add_full_text(new, self.fetch_page(None if source.allow_private else self.guard))
-        return self._save(source, state, items, resp.status)
+        result = self._save(source, state, items, resp.status)
+        result.bytes = len(resp.body)
+        return result
 
     def _fail(self, source: Source, state: SourceState, exc: FetchError) -> PollResult:
         """Record a failed poll: back off, honour Retry-After, disable on 410."""

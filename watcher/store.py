@@ -242,6 +242,25 @@ def _m060_story_title_words(db: sqlite_utils.Database) -> None:
         index_title(db, key, story, at)
 
 
+def _m020_daemon(db: sqlite_utils.Database) -> None:
+    # One row: the running (or last) daemon, for `regwatch status`; items_discovered
+    # serves retention pruning. One statement per execute(): executescript() would commit
+    # the migration's transaction.
+    db.execute(
+        """CREATE TABLE daemon (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            pid INTEGER NOT NULL,
+            host TEXT NOT NULL,
+            version TEXT NOT NULL,
+            config TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            heartbeat_at TEXT NOT NULL,
+            stopped_at TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX items_discovered ON items (discovered)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_hit_topics", _m002_hit_topics),
@@ -252,6 +271,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("040_stories", _m040_stories),
     ("040_source_health", _m040_source_health),
     ("060_story_title_words", _m060_story_title_words),
+    ("020_daemon", _m020_daemon),
 ]
 
 

@@ -1,0 +1,81 @@
+"""The database stays bounded: retention pruning, WAL checkpoints, `regwatch vacuum`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from conftest import rss
+
+from watcher.config import load_config
+from watcher.retention import prune
+from watcher.store import Store
+
+QUIET = {"title": "Agriculture council conclusions", "link": "https://ec.example.eu/agri"}
+LOUD = {"title": "Commission fines Microsoft", "link": "https://ec.example.eu/fine"}
+LATER = {"title": "OpenAI notifies a merger", "link": "https://ec.example.eu/merger"}
+
+
+def with_storage(path, line: str):
+    """Add a key to the [storage] table make_config wrote."""
+    text = path.read_text().replace('path = "regwatch.db"', f'path = "regwatch.db"\n{line}')
+    path.write_text(text)
+    return path
+
+
+def hits(run_cli, config):
+    return json.loads(run_cli(config, "hits", "--format", "json", "--limit", "0").output)
+
+
+def test_retention_prunes_items_without_hits_and_keeps_hits(feed_server, make_config, run_cli):
+    feed_server.routes["/eu.xml"] = {"body": rss([QUIET, LOUD])}
+    path = with_storage(make_config({"eu": feed_server.url("/eu.xml")}), 'retention = "180d"')
+    assert run_cli(path, "poll").exit_code == 0
+    cfg = load_config(path)
+    assert cfg.retention == 180 * 86400 and cfg.retention_hits is None
+
+    store = Store(cfg.storage_path)
+    soon = prune(store, cfg.retention, now=datetime.now(UTC) + timedelta(days=179))
+    assert soon.items == 0
+    later = prune(store, cfg.retention, now=datetime.now(UTC) + timedelta(days=181))
+    assert (later.items, later.hits) == (1, 0)
+    titles = [r["title"] for r in store.db.query("SELECT title FROM items")]
+    assert titles == [LOUD["title"]]
+    assert [h["link"] for h in hits(run_cli, path)] == [LOUD["link"]]
+
+
+def test_retention_hits_never_makes_an_old_item_alert_again(
+    feed_server, webhook, make_config, run_cli
+):
+    feed_server.routes["/eu.xml"] = {"body": rss([LOUD])}
+    path = make_config({"eu": feed_server.url("/eu.xml")}, {"hook": webhook.url})
+    run_cli(path, "poll")  # first poll: stored, not alerted
+    store = Store(load_config(path).storage_path)
+    pruned = prune(store, 86400.0, 86400.0, now=datetime.now(UTC) + timedelta(days=2))
+    assert pruned.hits == 1 and hits(run_cli, path) == []
+
+    # The feed still lists the old item next to a new one: only the new one alerts.
+    feed_server.routes["/eu.xml"] = {"body": rss([LATER, LOUD])}
+    assert run_cli(path, "poll").exit_code == 0
+    assert [p["title"] for p in webhook.posts] == [f"[regwatch] OpenAI: {LATER['title']}"]
+    assert [h["link"] for h in hits(run_cli, path)] == [LATER["link"]]
+
+
+def test_vacuum_checkpoints_and_reports_sizes(feed_server, make_config, run_cli):
+    feed_server.routes["/eu.xml"] = {"body": rss([QUIET, LOUD, LATER])}
+    path = make_config({"eu": feed_server.url("/eu.xml")})
+    run_cli(path, "poll")
+    result = run_cli(path, "vacuum")
+    assert result.exit_code == 0, result.output
+    assert "pruned 0 items without hits, 0 hits, 0 deliveries" in result.output
+    assert " MB -> " in result.output
+    wal = path.parent / "regwatch.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+    assert len(hits(run_cli, path)) == 2
+
+
+def test_bad_retention_names_the_key(make_config, run_cli):
+    path = with_storage(make_config(), 'retention = "six months"')
+    result = run_cli(path, "check")
+    assert result.exit_code == 3
+    assert "storage.retention: 'six months' is not a duration" in result.output
