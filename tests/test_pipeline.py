@@ -169,3 +169,16 @@ def test_inline_markup_does_not_split_words_and_blocks_do(feed_server, make_conf
     config = make_config({"eu": feed_server.url("/eu.xml")})
     run_cli(config, "poll")
     assert [h["link"] for h in hits_json(run_cli, config)] == ["https://x.example/1"]
+
+
+def test_demo_shows_hits_and_alerts_without_network(tmp_path):
+    from click.testing import CliRunner
+
+    from watcher.cli import cli
+
+    result = CliRunner().invoke(cli, ["demo", "--keep", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    assert "technews: 2 new items, 2 hits (first poll: stored, not alerted)" in result.output
+    assert "commission: 1 new items, 3 hits (alerted)" in result.output
+    assert "Alerts received by the local webhook (3)" in result.output
+    assert (tmp_path / "demo" / "demo.db").exists()

@@ -103,8 +103,10 @@ url = "json://127.0.0.1:{server.port}/alerts"
             results = await poller.poll_all()
         await dispatch(store, config.channels)
         for r in results:
-            note = "first poll: stored, not alerted" if not r.alerted else "alerts sent"
-            echo(f"  {r.source}: {r.new_items} new items, {len(r.hits)} hits ({note})")
+            note = ""
+            if r.hits:
+                note = " (first poll: stored, not alerted)" if not r.alerted else " (alerted)"
+            echo(f"  {r.source}: {r.new_items} new items, {len(r.hits)} hits{note}")
 
     try:
         echo(f"Demo folder: {folder}\nServing sample feeds on {base}\n")
