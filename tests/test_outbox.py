@@ -256,11 +256,11 @@ def test_the_daemon_polls_on_while_a_channel_hangs(feed_server, make_config, rec
 def test_a_database_from_before_the_outbox_is_migrated_in_place(tmp_path: Path) -> None:
     import sqlite3
 
-    from watcher import store as store_module
+    from watcher.migrations import MIGRATIONS
 
     path = tmp_path / "old.db"
     old = sqlite_utils_db(path)
-    for name, step in store_module.MIGRATIONS:
+    for name, step in MIGRATIONS:
         if not name.startswith(("040_", "060_")):
             step(old)
             old.execute("INSERT INTO _migrations VALUES (?, ?)", [name, "2024-01-01"])
@@ -290,11 +290,11 @@ def test_a_database_from_before_the_outbox_is_migrated_in_place(tmp_path: Path) 
 
 
 def test_reading_a_database_not_yet_upgraded_answers_or_says_how(make_config, run_cli) -> None:
-    from watcher import store as store_module
+    from watcher.migrations import MIGRATIONS
 
     config = make_config()
     old = sqlite_utils_db(config.parent / "regwatch.db")
-    for name, step in store_module.MIGRATIONS:
+    for name, step in MIGRATIONS:
         if not name.startswith(("040_", "060_")):
             step(old)
             old.execute("INSERT INTO _migrations VALUES (?, ?)", [name, "2024-01-01"])

@@ -7,8 +7,9 @@ import sqlite3
 
 import pytest
 
+from watcher.migrations import MIGRATIONS
 from watcher.search import SearchError, fts_query
-from watcher.store import MIGRATIONS, Store
+from watcher.store import Store
 
 
 def search_json(run_cli, config, query, *extra):
