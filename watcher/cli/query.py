@@ -1,0 +1,311 @@
+"""Commands that read the hit database: hits, search, stats, sources, the web view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from watcher.cli import cli, config_option, get_config, open_readonly, parse_since, reports_errors
+from watcher.output import FORMATS, HIT_FORMATS, render
+from watcher.store import Store
+
+
+@cli.command()
+@config_option
+@click.option("--entity", "-e", help="Only hits for this entity.")
+@click.option("--source", "-s", help="Only hits from this source.")
+@click.option("--since", help="Only hits published since: 7d, 12h, or a date (2024-02-01).")
+@click.option(
+    "--search",
+    metavar="QUERY",
+    help='Full-text search of the item: words, "a phrase", OR, NOT, prefix*. '
+    "Ranks by relevance, then date.",
+)
+@click.option("--topic", "-t", help="Only hits whose item has this topic.")
+@click.option("--limit", "-n", default=50, show_default=True, help="At most N hits (0: all).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(HIT_FORMATS),
+    default="table",
+    show_default=True,
+    help="ndjson: one JSON object per line; atom: an Atom feed for a feed reader.",
+)
+@click.option("--stories", is_flag=True, help="One row per story (same news from several sources).")
+@click.pass_context
+@reports_errors
+def hits(
+    ctx: click.Context,
+    entity: str | None,
+    source: str | None,
+    since: str | None,
+    search: str | None,
+    limit: int,
+    fmt: str,
+    topic: str | None = None,
+    stories: bool = False,
+) -> None:
+    """List hits, newest first. Works while the daemon runs.
+
+    Each hit has a `story` id: copies of the same news from several sources share it.
+
+    \b
+    Examples:
+      regwatch hits --entity Microsoft --since 30d --format csv > microsoft.csv
+      regwatch hits --search '"merger control" OR enquête*' --since 2024-02-01
+      regwatch hits --entity "Mistral AI" --format atom > mistral.atom
+      regwatch hits --stories
+    """
+    store = open_readonly(ctx)
+    rows = store.query_hits(
+        entity=entity,
+        source=source,
+        since=parse_since(since) if since else None,
+        search=search,
+        limit=None if stories else limit or None,
+        topic=topic,
+    )
+    if stories:
+        from watcher.story import group_stories
+
+        rows = group_stories(rows, limit or None)
+        if fmt != "json":
+            rows = [
+                {**r, "entities": ", ".join(r["entities"]), "sources": ", ".join(r["sources"])}
+                for r in rows
+            ]
+        cols = ["story", "published", "entities", "items", "sources", "title"]
+        click.echo(render(rows, fmt, cols if fmt == "table" else None))
+        return
+    cols = ["id", "story", "entity", "published", "source", "matched", "title", "link", "snippet"]
+    if search:  # show where the query matched rather than where the entity did
+        cols = ["id", "entity", "published", "source", "title", "match"]
+    title = "regwatch hits" + "".join(
+        f" — {label} {value}"
+        for label, value in (("entity", entity), ("topic", topic), ("search", search))
+        if value
+    )
+    click.echo(render(rows, fmt, cols if fmt == "table" else None, title=title))
+
+
+@cli.command()
+@config_option
+@click.argument("query")
+@click.option("--source", "-s", help="Only items from this source.")
+@click.option("--since", help="Only items published since: 7d, 12h, or a date (2024-02-01).")
+@click.option("--limit", "-n", default=20, show_default=True, help="At most N items (0: all).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice((*FORMATS, "ndjson")),
+    default="table",
+    show_default=True,
+)
+@click.pass_context
+@reports_errors
+def search(
+    ctx: click.Context, query: str, source: str | None, since: str | None, limit: int, fmt: str
+) -> None:
+    """Search every stored item, hit or not: was this story seen at all?
+
+    QUERY: words (all must match), "a phrase", OR, NOT, prefix* and (groups); case and
+    accents are ignored ("societe" finds "Société"). Matching words are marked **so**.
+
+    \b
+    Examples:
+      regwatch search '"merger control" Microsoft'
+      regwatch search 'enquête* NOT agriculture' --since 90d
+    """
+    from watcher.search import search_items
+
+    rows = search_items(
+        open_readonly(ctx),
+        query,
+        source=source,
+        since=parse_since(since) if since else None,
+        limit=limit or None,
+    )
+    cols = ["published", "source", "entities", "title", "match"]
+    click.echo(render(rows, fmt, cols if fmt == "table" else None))
+
+
+@cli.command()
+@config_option
+@click.option("--since", default="90d", show_default=True, help="From: 90d, or a date.")
+@click.option("--until", help="Up to this date (2024-03-31); default: today.")
+@click.option(
+    "--by",
+    type=click.Choice(["entity", "source", "topic"]),
+    default="entity",
+    show_default=True,
+    help="One series per entity, source or topic.",
+)
+@click.option(
+    "--every",
+    type=click.Choice(["day", "week", "month"]),
+    default="week",
+    show_default=True,
+    help="Count per day, per week (labelled by its Monday) or per month.",
+)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.pass_context
+@reports_errors
+def stats(
+    ctx: click.Context, since: str, by: str, every: str, fmt: str, until: str | None = None
+) -> None:
+    """Hit counts over time: a table and one sparkline row per entity (or source, topic).
+
+    JSON and CSV give the same counts as rows {period, entity, hits}.
+
+    \b
+    Examples:
+      regwatch stats --since 180d --by source --every month
+      regwatch stats --since 2024-01-01 --until 2024-03-31 --every week --format csv
+    """
+    from watcher.stats import chart, hit_counts, period_table
+
+    rows = hit_counts(
+        open_readonly(ctx).db,
+        since=parse_since(since),
+        by=by,
+        every=every,
+        until=parse_since(until) if until else None,
+    )
+    if fmt != "table":
+        click.echo(render(rows, fmt))
+        return
+    if not rows:
+        click.echo(f"no hits since {since}" + (" with topics" if by == "topic" else ""))
+        return
+    click.echo(render(period_table(rows, by), "table"))
+    click.echo("")
+    click.echo(chart(rows, by))
+
+
+@cli.command()
+@config_option
+@click.pass_context
+@reports_errors
+def reindex(ctx: click.Context) -> None:
+    """Rebuild the full-text search index from the stored items.
+
+    Needed only if the index was damaged or an old copy of the database is restored;
+    the index otherwise follows every write. Shows a progress bar in a terminal.
+
+    Example: regwatch reindex
+    """
+    from watcher.progress import progress
+    from watcher.search import rebuild_index
+
+    store = Store(get_config(ctx).storage_path)
+    total = store.db.execute("SELECT COUNT(*) FROM items").fetchone()[0]
+    with progress(total, "Indexing items") as advance:
+        done = rebuild_index(store, advance)
+    click.echo(f"indexed {done} items")
+
+
+@cli.command()
+@config_option
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.pass_context
+@reports_errors
+def sources(ctx: click.Context, fmt: str) -> None:
+    """One row per source: last poll, status, error, health, items and hits.
+
+    Sources in the config that were never polled are listed as "never polled". The url
+    column is the URL polled now (after permanent redirects); JSON and CSV add the
+    config_url and, for a source backing off, next_poll.
+
+    Example: regwatch sources --format json
+    """
+    config = get_config(ctx)
+    stored: dict[str, dict[str, Any]] = {}
+    if config.storage_path.exists():
+        stored = {r["name"]: r for r in Store(config.storage_path, readonly=True).source_report()}
+    rows = []
+    for s in config.sources:
+        r = stored.pop(s.name, None) or {"last_status": "never polled", "items": 0, "hits": 0}
+        status = r.get("last_status") or ""
+        if not s.enabled:
+            status = "disabled"
+        elif r.get("gone_at"):
+            status = "gone (disabled by HTTP 410)"
+        moved = r.get("moved_to")
+        rows.append(
+            {
+                "name": s.name,
+                "last_poll": r.get("last_poll_at"),
+                "status": status,
+                "http": r.get("http_status"),
+                "error": r.get("last_error"),
+                "failures": r.get("failures", 0),
+                "health": r.get("health"),
+                "items": r["items"],
+                "hits": r["hits"],
+                # A permanent redirect moved it: that is the URL polled now.
+                "url": moved or s.url,
+                "config_url": s.url,
+                "next_poll": r.get("next_poll_at"),
+            }
+        )
+    for name, r in stored.items():  # removed from the config, still in the database
+        rows.append(
+            {
+                "name": name,
+                "last_poll": r["last_poll_at"],
+                "status": "not in config",
+                "http": r["http_status"],
+                "error": r["last_error"],
+                "failures": r["failures"],
+                "health": r.get("health"),
+                "items": r["items"],
+                "hits": r["hits"],
+                "url": r["url"],
+            }
+        )
+    cols = [
+        "name",
+        "last_poll",
+        "status",
+        "http",
+        "failures",
+        "health",
+        "items",
+        "hits",
+        "url",
+        "error",
+    ]
+    click.echo(render(rows, fmt, cols if fmt == "table" else None))
+
+
+@cli.command()
+@config_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", "-p", default=8001, show_default=True, help="Port to listen on.")
+@click.pass_context
+@reports_errors
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Explore the hits in a browser (Datasette), read-only.
+
+    Latest hits with facets and full-text search, canned queries, CSV/JSON export, an
+    Atom feed and trend charts. Listens on this machine only unless --host says otherwise:
+    to share it with a team, put it behind a reverse proxy with authentication.
+    Needs the web extra: pip install 'regwatch[web]'.
+
+    Example: regwatch serve --port 8001   (then open http://127.0.0.1:8001/)
+    """
+    from watcher.web import is_loopback, make_datasette
+
+    path = get_config(ctx).storage_path
+    make_datasette(path)  # fails early, with a hint, without the extra or the database
+    if not is_loopback(host):
+        click.echo(
+            f"warning: listening on {host}: anyone who reaches it can read every hit; "
+            "put it behind a reverse proxy with authentication",
+            err=True,
+        )
+    click.echo(f"regwatch web view of {path} (read-only): http://{host}:{port}/", err=True)
+    from watcher.web import serve as run_server
+
+    run_server(path, host, port)
