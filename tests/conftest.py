@@ -147,46 +147,6 @@ class FeedServer:
         self.httpd.server_close()
 
 
-class Webhook:
-    """Receives apprise json:// posts; `status` is what it answers."""
-
-    def __init__(self, status: int = 200) -> None:
-        self.posts: list[dict[str, Any]] = []
-        self.status = status
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if hook.status < 300:
-                    try:
-                        hook.posts.append(json.loads(raw))
-                    except ValueError:
-                        hook.posts.append({"raw": raw.decode(errors="replace")})
-                self.send_response(hook.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"json://127.0.0.1:{self.port}/hook"
-
-    def text(self) -> str:
-        return json.dumps(self.posts, ensure_ascii=False)
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 class SmtpServer:
     """A real SMTP server (aiosmtpd) collecting messages."""
 
@@ -226,13 +186,6 @@ def feed_server() -> Iterator[FeedServer]:
     server = FeedServer()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def webhook() -> Iterator[Webhook]:
-    hook = Webhook()
-    yield hook
-    hook.stop()
 
 
 @pytest.fixture
@@ -509,6 +462,13 @@ class Receiver:
     def json_url(self) -> str:
         return f"json://127.0.0.1:{self.port}/hook"
 
+    url = json_url  # the apprise URL most tests want
+
+    def text(self) -> str:
+        """Every answered post, as JSON text (to look for a link or a title in any of them)."""
+        with self.lock:
+            return json.dumps(self.posts, ensure_ascii=False)
+
     @property
     def mmost_url(self) -> str:
         return f"mmost://127.0.0.1:{self.port}/tok3n"
@@ -525,6 +485,13 @@ class Receiver:
         self.hold.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+@pytest.fixture
+def webhook() -> Iterator[Receiver]:
+    hook = Receiver()
+    yield hook
+    hook.stop()
 
 
 @pytest.fixture
