@@ -198,13 +198,3 @@ def test_old_database_read_only_says_how_to_build_the_index(make_config, run_cli
         assert "regwatch reindex" in result.output
     assert run_cli(config, "reindex").exit_code == 0  # migrates, then indexes
     assert run_cli(config, "search", "x").exit_code == 0
-
-
-@pytest.mark.parametrize("command", ["search", "stats", "serve", "reindex"])
-def test_new_commands_have_help_with_an_example_and_a_readme_row(command, hit_config, run_cli):
-    from pathlib import Path
-
-    result = run_cli(hit_config, command, "--help")
-    assert result.exit_code == 0 and "Example" in result.output
-    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
-    assert f"| `regwatch {command}" in readme

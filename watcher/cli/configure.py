@@ -107,7 +107,10 @@ def init(ctx: click.Context, path: str | None, force: bool) -> None:
 @cli.command()
 @click.option("--keep", type=click.Path(file_okay=False), help="Keep the demo's files in DIR.")
 def demo(keep: str | None) -> None:
-    """See regwatch work with no network: local sample feeds, a poll, hits and an alert."""
+    """See regwatch work with no network: local sample feeds, a poll, hits and an alert.
+
+    Example: regwatch demo --keep /tmp/regwatch-demo
+    """
     from watcher.demo import run_demo
 
     run_demo(Path(keep) if keep else None, click.echo)

@@ -83,6 +83,8 @@ def test_alert(ctx: click.Context, names: tuple[str, ...]) -> None:
     """Send a test message to every channel (or the named ones) and report each result.
 
     Exit status 1 when any channel failed.
+
+    Example: regwatch test-alert --channel legal
     """
     from watcher.alert import Message, send
 
