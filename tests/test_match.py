@@ -202,3 +202,12 @@ def test_labelled_set_precision_and_recall():
     scores = quality.score(Matcher(config.entities, config.topics), items)
     assert scores.overall.precision >= 0.98, scores.misses
     assert scores.overall.recall >= 0.98, scores.misses
+
+
+def test_a_title_mention_takes_its_snippet_from_the_text():
+    matcher = Matcher([Entity("OpenAI", ("OpenAI",))])
+    [title_hit] = matcher.match("OpenAI board changes", "The Commission reviews the changes.")
+    assert title_hit.field == "title" and title_hit.snippet == "The Commission reviews the changes."
+    assert title_hit.marked == "**OpenAI** board changes"  # the mention itself, marked in place
+    [bare] = matcher.match("OpenAI board changes", "")
+    assert bare.snippet == "OpenAI board changes"

@@ -245,7 +245,7 @@ class Matcher:
                 field=o.field,
                 start=o.start,
                 end=o.end,
-                snippet=make_snippet(content, o.start, o.end),
+                snippet=_snippet(fields, o),
                 topics=topic_names,
                 alias=o.term.term,
                 kind=role,
@@ -258,3 +258,11 @@ class Matcher:
     def match(self, title: str, text: str) -> list[Mention]:
         """One Mention per entity found, the first in the title, else the first in the text."""
         return self.analyse(title, text).mentions
+
+
+def _snippet(fields: dict[str, str], found: Occurrence) -> str:
+    """Text around the mention; for a title mention, the start of the text (an alert already
+    shows the title, so repeating it would tell the reader nothing new)."""
+    if found.field == "title" and fields.get("text"):
+        return make_snippet(fields["text"], 0, 0)
+    return make_snippet(fields[found.field], found.start, found.end)
