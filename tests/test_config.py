@@ -167,3 +167,19 @@ def test_starter_config_is_valid(tmp_path, run_cli):
     assert {e.name for e in config.entities} == {"Microsoft", "Mistral AI", "OpenAI"}
     shipped = Path(__file__).parent.parent / "config" / "regwatch.toml"
     assert shipped.read_text() == (tmp_path / "regwatch.toml").read_text()
+
+
+def test_a_clamped_interval_is_said_not_silent(tmp_path, run_cli):
+    path = write(
+        tmp_path,
+        BASE.replace(
+            'url = "https://ec.europa.eu/rss"', 'url = "https://ec.europa.eu/rss"\ninterval = "10s"'
+        ),
+    )
+    config = load_config(path, env={})
+    assert config.sources[0].interval == 60
+    result = run_cli(path, "check")
+    assert result.exit_code == 0
+    assert (
+        "note: sources[0].interval: 10s is outside 60s..86400s: polled every 60s" in result.output
+    )

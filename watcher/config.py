@@ -228,6 +228,12 @@ class Config:
     channels: tuple[Channel, ...] = ()
     topics: tuple[Topic, ...] = ()
     delivery: Delivery = Delivery()
+    notes: tuple[str, ...] = ()  # adjustments worth a word (e.g. a clamped interval)
+    # [storage] retention / retention_hits in seconds; None keeps everything.
+    retention: float | None = None
+    retention_hits: float | None = None
+    # [http] listen as (host, port); None: no HTTP server.
+    http_listen: tuple[str, int] | None = None
 
     def channels_for(
         self, entity: str, topics: Iterable[str] = (), source: str | None = None
@@ -235,12 +241,6 @@ class Config:
         """Names of the channels that take a hit for `entity` with `topics` from `source`."""
         tags = next((s.tags for s in self.sources if s.name == source), ())
         return [c.name for c in self.channels if c.wants(entity, topics, source=source, tags=tags)]
-
-    # [storage] retention / retention_hits in seconds; None keeps everything.
-    retention: float | None = None
-    retention_hits: float | None = None
-    # [http] listen as (host, port); None: no HTTP server.
-    http_listen: tuple[str, int] | None = None
 
     def source(self, name: str) -> Source:
         for source in self.sources:
@@ -466,6 +466,7 @@ def parse_config(
     )
 
     sources = []
+    notes: list[str] = []  # things worth telling the user that are not errors
     for i, s in enumerate(raw.get("sources", [])):
         at = f"sources[{i}]."
         check.table(s, SOURCE, at)
@@ -482,12 +483,18 @@ def parse_config(
             if key in s and kind != "presscorner":
                 raise check.fail(at + key, 'only sources of kind = "presscorner" take ' + key)
         interval = check.duration(s.get("interval"), at + "interval", defaults.interval)
+        # Politeness: never more often than the floor, never less than once a day.
+        polled = min(max(interval, defaults.min_interval), MAX_INTERVAL)
+        if polled != interval:
+            notes.append(
+                f"{at}interval: {s.get('interval') or 'the default'} is outside "
+                f"{defaults.min_interval:g}s..{MAX_INTERVAL:g}s: polled every {polled:g}s"
+            )
         sources.append(
             Source(
                 name=s["name"],
                 url=s["url"],
-                # Politeness: never more often than the floor, never less than once a day.
-                interval=min(max(interval, defaults.min_interval), MAX_INTERVAL),
+                interval=polled,
                 alert_first_poll=s.get("alert_first_poll", defaults.alert_first_poll),
                 enabled=s.get("enabled", True),
                 tags=tuple(s.get("tags", ())),
@@ -573,6 +580,7 @@ def parse_config(
         retention=retention["retention"],
         retention_hits=retention["retention_hits"],
         http_listen=http_listen,
+        notes=tuple(notes),
     )
 
 

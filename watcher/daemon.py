@@ -169,6 +169,8 @@ class Daemon:
         added, removed, changed = self.apply_sources(old, new)
         if new.http_listen != old.http_listen:
             log.warning("http.listen changed: it takes effect at the next restart")
+        for note in new.notes:
+            log.warning("%s: %s", new.path, note)
         log.info(
             "reloaded %s: %d sources (%d added, %d removed, %d changed), %d entities, %d channels",
             new.path,
@@ -230,6 +232,8 @@ class Daemon:
                     self.service.watchdog(self.notifier.watchdog_seconds / 2, self.stopping)
                 )
             enabled = sum(s.enabled for s in self.config.sources)
+            for note in self.config.notes:
+                log.warning("%s: %s", self.config.path, note)
             log.info(
                 "regwatch running: %d sources, %d entities, %d channels, database %s",
                 enabled,

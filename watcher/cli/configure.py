@@ -37,6 +37,8 @@ def check(ctx: click.Context) -> None:
         )
     config = get_config(ctx)
     click.echo(f"config {config.path}: ok")
+    for note in config.notes:
+        click.echo(f"note: {note}")
     click.echo(f"database: {config.storage_path}")
     if config.retention is not None or config.retention_hits is not None:
         keep = _human(config.retention) if config.retention else "forever"
