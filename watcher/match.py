@@ -71,7 +71,7 @@ class _Key:
     present: tuple[_Term, ...]  # context and topic terms: the first occurrence is enough
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Occurrence:
     """One bounded occurrence of a config term in a field, with its original offsets."""
 
@@ -172,7 +172,7 @@ class Matcher:
         norm = fold(content)
         text = norm.text
         done: set[int] = set()  # keys whose presence terms are all recorded
-        present: set[_Term] = set()
+        present: set[int] = set()  # ids of presence terms already recorded
         for last, key in self._automaton.iter(text):
             end = last + 1
             start = end - key.size
@@ -182,7 +182,7 @@ class Matcher:
             matched = content[s:e]
             exact_found = None
             for t in (*key.placed, *key.present):
-                if t in present:
+                if id(t) in present:
                     continue
                 if t.exact is not None:
                     exact_found = exact_found or exact.term(matched)
@@ -190,8 +190,8 @@ class Matcher:
                         continue
                 found.append(Occurrence(t, field_name, s, e, matched))
                 if t.role in _PRESENCE:
-                    present.add(t)
-            if key.present and all(t in present for t in key.present):
+                    present.add(id(t))
+            if key.present and all(id(t) in present for t in key.present):
                 done.add(id(key))
         return found
 
