@@ -94,6 +94,7 @@ def main() -> None:
 path = "regwatch.db"
 [defaults]
 interval = "1s"
+min_interval = "1s"
 [[entities]]
 name = "Microsoft"
 aliases = ["Microsoft"]

@@ -145,7 +145,9 @@ def main() -> None:
     config = work / "regwatch.toml"
     lines = [
         f'[storage]\npath = "soak.db"\n[http]\nlisten = "127.0.0.1:{metrics_port}"\n',
-        '[defaults]\ntimeout = "30s"\nalert_first_poll = true\n',
+        # Accelerated time: below the politeness floor, every feed on one host at once.
+        f'[defaults]\ntimeout = "30s"\nalert_first_poll = true\nmin_interval = "{args.interval}s"\n'
+        f"per_host = {args.feeds}\n",
         '[[entities]]\nname = "OpenAI"\naliases = ["OpenAI"]\n',
         f'[[channels]]\nname = "hook"\nurl = "json://127.0.0.1:{farm_port}/hook"\n',
     ]
