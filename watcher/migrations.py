@@ -249,11 +249,12 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_hit_topics", _m002_hit_topics),
     ("010_source_kinds", _m010_source_kinds),
+    ("020_daemon", _m020_daemon),
     ("030_search", _m030_search),
-    ("050_hit_details", _m050_hit_details),
     ("040_outbox", _m040_outbox),
     ("040_stories", _m040_stories),
     ("040_source_health", _m040_source_health),
+    ("050_hit_details", _m050_hit_details),
     ("060_story_title_words", _m060_story_title_words),
-    ("020_daemon", _m020_daemon),
+    # Append new migrations here; never reorder or edit one that has been released.
 ]
