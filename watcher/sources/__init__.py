@@ -86,8 +86,3 @@ def kind_for(name: str) -> Kind:
         "presscorner": Kind(presscorner.parse, presscorner.listing_url, presscorner.enrich),
     }
     return kinds[name]
-
-
-def parser_for(kind: str) -> Parser:
-    """The parse function of a source kind."""
-    return kind_for(kind).parse
