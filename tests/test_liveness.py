@@ -47,7 +47,9 @@ def test_frozen_scheduler_fails_healthz_and_stops_watchdog_pings(make_config, ca
 
             assert daemon.scheduler is not None
             daemon.scheduler.pause()  # jobs stop running: the heartbeat goes stale
+            deadline = time.monotonic() + 10
             while await probe() != 503:
+                assert time.monotonic() < deadline, "/healthz never answered 503"
                 await asyncio.sleep(0.01)
             frozen_at = pings()
             await eventually(lambda: daemon.service.heartbeat_age() > 0.3 + 2 * 0.2)
