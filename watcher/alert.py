@@ -12,7 +12,7 @@ import html
 import json
 import logging
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from watcher.config import Channel, Delivery
@@ -237,16 +237,9 @@ def _describe(result: Any) -> str:
 
 
 async def dispatch(
-    store: Store,
-    channels: tuple[Channel, ...],
-    timeout: float | None = None,
-    *,
-    delivery: Delivery | None = None,
+    store: Store, channels: tuple[Channel, ...], *, delivery: Delivery | None = None
 ) -> tuple[int, int]:
     """Send every due delivery and message now (see watcher.outbox); returns (sent, failed)."""
     from watcher.outbox import Dispatcher
 
-    settings = delivery or Delivery()
-    if timeout is not None:
-        settings = replace(settings, timeout=timeout)
-    return await Dispatcher(store, channels, settings, report=logging.DEBUG).drain()
+    return await Dispatcher(store, channels, delivery, report=logging.DEBUG).drain()

@@ -101,7 +101,7 @@ url = "json://127.0.0.1:{server.port}/alerts"
     async def poll_once() -> None:
         async with poller_session(config, store) as poller:
             results = await poller.poll_all()
-        await dispatch(store, config.channels)
+        await dispatch(store, config.channels, delivery=config.delivery)
         for r in results:
             note = ""
             if r.hits:

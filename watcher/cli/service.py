@@ -81,12 +81,11 @@ def poll(ctx: click.Context, names: tuple[str, ...], due: bool = False) -> None:
     from watcher.health import check_health
     from watcher.outbox import utcnow
     from watcher.poll import poller_session
+    from watcher.progress import progress
 
     config = get_config(ctx)
     sources = [config.source(n) for n in names] if names else None
     store = Store(config.storage_path)
-
-    from watcher.progress import progress
 
     chosen = [s for s in (sources or config.sources) if s.enabled]
 
