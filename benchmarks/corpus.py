@@ -25,7 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from watcher.config import Config, Defaults, Entity, Selectors, Source
-from watcher.poll import PollResult, poller_session
+from watcher.model import PollResult
+from watcher.pipeline.poll import poller_session
 from watcher.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,9 +19,10 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from watcher.alert.outbox import Dispatcher
 from watcher.config import Channel, Delivery
-from watcher.outbox import Dispatcher
-from watcher.store import NewHit, Store
+from watcher.model import Item, Mention
+from watcher.store import Store
 
 
 def title(i: int) -> str:
@@ -36,15 +37,17 @@ def save_hits(store: Store, n: int, channels: list[str], start: int = 0) -> floa
     state.first_poll_at = "2024-01-01T00:00:00+00:00"
     began = time.perf_counter()
     for i in range(start, start + n):
-        item = {
-            "key": f"k{i}",
-            "title": title(i),
-            "link": f"https://bench.example/{i}?utm_source=x",
-            "published": "2024-03-01T10:00:00+00:00",
-            "text": f"Microsoft text {i}",
-        }
-        hit = NewHit(f"k{i}", "Microsoft", "Microsoft", "title", 0, 9, item["title"])
-        store.save_poll(state, [item], [hit], lambda e: channels, alert=True, http_status=200)
+        item = Item(
+            key=f"k{i}",
+            title=title(i),
+            link=f"https://bench.example/{i}?utm_source=x",
+            published="2024-03-01T10:00:00+00:00",
+            text=f"Microsoft text {i}",
+        )
+        hit = Mention("Microsoft", "Microsoft", "title", 0, 9, item.title)
+        store.save_poll(
+            state, [item], [(item, hit)], lambda m: channels, alert=True, http_status=200
+        )
     return time.perf_counter() - began
 
 

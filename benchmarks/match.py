@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from watcher.config import Entity, load_config
-from watcher.match import Matcher
-from watcher.text import html_to_text
+from watcher.pipeline.match import Matcher
+from watcher.text.clean import html_to_text
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTER = ROOT / "watcher" / "starter.toml"
@@ -149,7 +149,7 @@ def labelled_texts() -> list[tuple[str, str]]:
 
 def feed_texts(paths: list[str]) -> list[tuple[str, str]]:
     """(title, text) of every item of these feed files (e.g. real feeds in shared corpora)."""
-    from watcher.sources import feed
+    from watcher.pipeline.sources import feed
 
     out = []
     for path in paths:

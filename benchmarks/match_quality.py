@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from watcher.config import load_config
-from watcher.match import Matcher
-from watcher.text import html_to_text
+from watcher.pipeline.match import Matcher
+from watcher.text.clean import html_to_text
 
 ROOT = Path(__file__).resolve().parent.parent
 LABELLED = ROOT / "tests" / "data" / "labelled.jsonl"

@@ -18,7 +18,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from watcher.search import search_items
 from watcher.store import Store
 
 COMPANIES = ["Microsoft", "Mistral AI", "OpenAI", "Google", "Meta", "Amazon", "Apple", "Nvidia"]
@@ -169,7 +168,7 @@ def main() -> None:
     )
     worst = 0.0
     for kind, query in QUERIES:
-        med, top, found = timed(lambda q=query: search_items(store, q, limit=20), args.runs)
+        med, top, found = timed(lambda q=query: store.search_items(q, limit=20), args.runs)
         hmed, htop, hfound = timed(lambda q=query: store.query_hits(search=q, limit=50), args.runs)
         worst = max(worst, top, htop)
         count = store.db.execute(

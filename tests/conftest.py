@@ -305,43 +305,29 @@ HIT_ITEMS = [
 
 def fill_hit_db(path: Path) -> None:
     """Store HIT_ITEMS in a regwatch database at `path` the way a poll does."""
-    from watcher.store import NewHit, SourceState, Store
+    from watcher.model import Item, Mention, SourceState
+    from watcher.store import Store
 
     store = Store(path)
     for source in dict.fromkeys(s for s, *_ in HIT_ITEMS):
-        rows = [
-            {
-                "key": k,
-                "title": t,
-                "link": f"https://{s}.example.org/{k}",
-                "published": p,
-                "text": x,
-            }
+        items = {
+            k: Item(key=k, title=t, link=f"https://{s}.example.org/{k}", published=p, text=x)
             for s, k, t, x, p, _ in HIT_ITEMS
             if s == source
-        ]
-        hits = []
-        for s, k, t, x, _p, found in HIT_ITEMS:
-            for entity, matched, topics in found if s == source else []:
+        }
+        found = []
+        for s, k, t, x, _p, mentions in HIT_ITEMS:
+            for entity, matched, topics in mentions if s == source else []:
                 field, content = ("title", t) if matched in t else ("text", x)
                 start = content.index(matched)
-                hits.append(
-                    NewHit(
-                        k,
-                        entity,
-                        matched,
-                        field,
-                        start,
-                        start + len(matched),
-                        content,
-                        tuple(topics),
-                    )
-                )
+                end = start + len(matched)
+                mention = Mention(entity, matched, field, start, end, content, tuple(topics))
+                found.append((items[k], mention))
         store.save_poll(
             SourceState(source, f"https://{source}.example.org/feed"),
-            rows,
-            hits,
-            lambda entity: ["legal-team"],
+            list(items.values()),
+            found,
+            lambda mention: ["legal-team"],
             alert=True,
             http_status=200,
         )
@@ -361,7 +347,7 @@ def poll_once(config_path: Path, force: bool = False) -> dict[str, Any]:
     import asyncio
 
     from watcher.config import load_config
-    from watcher.poll import poller_session
+    from watcher.pipeline.poll import poller_session
     from watcher.store import Store
 
     config = load_config(config_path)

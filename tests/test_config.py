@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from watcher.config import load_config, parse_duration
+from watcher.config import load_config
 from watcher.errors import ConfigError
+from watcher.timeparse import parse_duration
 
 BASE = """
 [storage]

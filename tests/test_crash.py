@@ -82,7 +82,7 @@ def test_kill_9_loses_no_alert_and_duplicates_at_most_the_one_in_flight(
     assert proc.returncode == 0, out.decode()
 
     store = Store(config.parent / "regwatch.db", readonly=True)
-    hit_ids = {r["id"] for r in store.query_hits(limit=None) if r["title"] != "Old item"}
+    hit_ids = {h.id for h in store.query_hits(limit=None) if h.title != "Old item"}
     assert len(hit_ids) == N
     statuses = collections.Counter(
         r[0] for r in store.db.execute("SELECT status FROM deliveries").fetchall()

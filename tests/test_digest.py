@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 import pytest
 from test_outbox import Clock, channels_config, save_hit
 
-from watcher.digest import last_slot, parse_schedule, queue_digests, zone
-from watcher.outbox import Dispatcher, list_deliveries
+from watcher.alert.digest import queue_digests
+from watcher.alert.outbox import Dispatcher
 from watcher.store import Store
+from watcher.timeparse import last_slot, parse_schedule, zone
 
 BRUSSELS = zone("Europe/Brussels")
 
@@ -37,7 +38,11 @@ def test_schedule_slots(spec, now, slot):
 def test_digest_groups_pending_hits_by_entity_newest_first(make_config, receiver, receiver2):
     config = channels_config(make_config, {"daily": receiver.json_url, "now": receiver2.json_url})
     daily = config.channels[0].__class__(
-        **{**config.channels[0].__dict__, "digest": "daily 08:00", "timezone": "Europe/Brussels"}
+        **{
+            **config.channels[0].__dict__,
+            "schedule": parse_schedule("daily 08:00"),
+            "timezone": "Europe/Brussels",
+        }
     )
     channels = (daily, config.channels[1])
     store = Store(config.storage_path)
@@ -82,7 +87,7 @@ def test_digest_groups_pending_hits_by_entity_newest_first(make_config, receiver
     assert "Microsoft (2)" in body and "OpenAI (1)" in body
     assert "also in wire" in body  # the story's later copy is listed, not alerted
     assert "2024-03-04 08:00 CET" in body
-    rows = list_deliveries(store, channel="daily")
+    rows = store.list_deliveries(channel="daily")
     assert sorted((r["kind"], r["status"]) for r in rows) == [
         ("digest", "sent"),
         ("hit", "merged"),
@@ -97,7 +102,9 @@ def test_digest_groups_pending_hits_by_entity_newest_first(make_config, receiver
 
 def test_a_crash_after_queueing_a_digest_sends_it_once(make_config, receiver):
     config = channels_config(make_config, {"hourly": receiver.json_url})
-    hourly = config.channels[0].__class__(**{**config.channels[0].__dict__, "digest": "hourly"})
+    hourly = config.channels[0].__class__(
+        **{**config.channels[0].__dict__, "schedule": parse_schedule("hourly")}
+    )
     store = Store(config.storage_path)
     clock = Clock(datetime(2024, 3, 4, 9, 30, tzinfo=UTC))
     queue_digests(store, (hourly,), clock.now)
@@ -108,7 +115,7 @@ def test_a_crash_after_queueing_a_digest_sends_it_once(make_config, receiver):
 
     store = Store(config.storage_path)
     assert queue_digests(store, (hourly,), clock.now) == []  # not queued twice
-    rows = list_deliveries(store)
+    rows = store.list_deliveries()
     assert sorted((r["kind"], r["status"]) for r in rows) == [
         ("digest", "pending"),
         ("hit", "digested"),
@@ -118,4 +125,4 @@ def test_a_crash_after_queueing_a_digest_sends_it_once(make_config, receiver):
     assert asyncio.run(Dispatcher(store, (hourly,), config.delivery, clock=clock).drain()) == (1, 0)
     assert len(receiver.posts) == 1
     assert all(f"hit #{h}" in receiver.posts[0]["message"] for h in hits)
-    assert {r["status"] for r in list_deliveries(store)} == {"sent"}
+    assert {r["status"] for r in store.list_deliveries()} == {"sent"}

@@ -11,7 +11,7 @@ from conftest import free_port, rss
 
 from watcher.config import load_config
 from watcher.errors import StorageError
-from watcher.poll import poller_session
+from watcher.pipeline.poll import poller_session
 from watcher.store import Store
 
 GOOD = [{"title": "Microsoft and OpenAI", "link": "https://news.example/1", "html": "<p>x</p>"}]

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from conftest import rss
 
+from watcher.alert.health import check_health
+from watcher.alert.outbox import Dispatcher
 from watcher.config import load_config
-from watcher.health import check_health
-from watcher.outbox import Dispatcher
 from watcher.store import Store
 
 ITEM = {"title": "Agriculture council", "link": "https://eu.example/1"}
@@ -75,7 +75,7 @@ health = true
     source = config.sources[0]
 
     async def poll_and_check(now: datetime) -> str | None:
-        from watcher.poll import poller_session
+        from watcher.pipeline.poll import poller_session
 
         async with poller_session(config, store) as poller:
             await poller.poll(source)

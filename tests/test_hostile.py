@@ -18,7 +18,7 @@ import pytest
 from conftest import FeedServer, poll_once, rss, source_toml, stored_rows
 
 from watcher.config import load_config
-from watcher.daemon import Daemon
+from watcher.daemon.scheduler import Daemon
 from watcher.store import Store
 
 GOOD = rss([{"title": "Microsoft and Mistral AI", "link": "https://example.org/good"}])

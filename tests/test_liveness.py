@@ -11,8 +11,8 @@ import pytest
 from conftest import NotifyListener, free_port
 
 from watcher.config import load_config, parse_config
-from watcher.daemon import Daemon
-from watcher.notify import Notifier, watchdog_interval
+from watcher.daemon.notify import Notifier, watchdog_interval
+from watcher.daemon.scheduler import Daemon
 from watcher.store import Store
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from watcher.config import Entity, Topic, load_config
-from watcher.match import Matcher
-from watcher.text import html_to_text
+from watcher.pipeline.match import Matcher
+from watcher.text.clean import html_to_text
 
 ROOT = Path(__file__).resolve().parent.parent
 SHY = "\u00ad"

@@ -8,8 +8,8 @@ import sqlite3
 import pytest
 from conftest import rss, wait_until
 
-from watcher import store as store_module
-from watcher.store import NewHit, Store
+from watcher.store import Store
+from watcher.store import base as store_module
 
 MISTRAL_WEAK = """
 [[entities]]
@@ -133,29 +133,28 @@ def test_explain_works_on_hits_stored_before_the_migration(tmp_path, monkeypatch
     db = tmp_path / "regwatch.db"
     monkeypatch.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:2])
     old = Store(db)
-    item = {"key": "k", "title": "T", "link": None, "published": None, "text": "Hello Microsoft"}
-    hit = NewHit("k", "Microsoft", "Microsoft", "text", 6, 15, "Hello Microsoft")
     old.db.execute(
-        "INSERT INTO items (source, key, title, text, discovered) VALUES ('s', 'k', 'T', ?, 'x')",
-        [item["text"]],
+        "INSERT INTO items (source, key, title, text, discovered) "
+        "VALUES ('s', 'k', 'T', 'Hello Microsoft', 'x')"
     )
     old.db.execute(
         'INSERT INTO hits (item_id, entity, matched, field, start, "end", snippet, created) '
-        "VALUES (1, ?, ?, ?, ?, ?, ?, '2024-01-01')",
-        [hit.entity, hit.matched, hit.field, hit.start, hit.end, hit.snippet],
+        "VALUES (1, 'Microsoft', 'Microsoft', 'text', 6, 15, 'Hello Microsoft', '2024-01-01')"
     )
     old.db.conn.commit()
     old.close()
     monkeypatch.undo()
 
     from watcher.config import load_config
-    from watcher.explain import explain_hit
-    from watcher.match import Matcher
+    from watcher.pipeline.explain import explain_hit
+    from watcher.pipeline.match import Matcher
 
     store = Store(db)  # applies 050_hit_details
-    assert "050_hit_details" in {r["name"] for r in store.db.query("SELECT name FROM _migrations")}
+    assert "050_hit_details" in store.migrations()
     config = load_config(make_config())
-    lines = explain_hit(store, Matcher(config.entities), 1)
+    hit = store.get_hit(1)
+    assert hit is not None
+    lines = explain_hit(hit, store.item_text(hit.item_id), Matcher(config.entities))
     assert "  Hello **Microsoft**" in lines
     assert "current config: still matches" in lines
 

@@ -7,7 +7,7 @@ import unicodedata
 
 import pytest
 
-from watcher.normalize import exact, fold
+from watcher.text.fold import exact, fold
 
 SHY, ZWSP, NBSP = "\u00ad", "\u200b", "\u00a0"
 
@@ -62,7 +62,7 @@ def test_offsets_point_into_the_original_text():
 
 def _reference(text: str) -> tuple[str, list[int], list[int]]:
     """Character by character, the obvious way: what the fast paths must agree with."""
-    from watcher.normalize import _fold_piece
+    from watcher.text.fold import _fold_piece
 
     out: list[str] = []
     starts: list[int] = []

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from conftest import free_port, wait_until
 
-from watcher.alert import Message, send
+from watcher.alert.outbox import Dispatcher, backoff
+from watcher.alert.send import send
 from watcher.config import Channel, load_config
-from watcher.outbox import Dispatcher, backoff, list_deliveries
-from watcher.store import NewHit, Store
+from watcher.model import Item, Mention, Message
+from watcher.store import Store
 
 START = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -48,10 +49,10 @@ def save_hit(
     state = store.source_state(source, f"https://{source}.example/feed")
     state.first_poll_at = "2024-01-01T00:00:00+00:00"  # not a first poll: alerts are created
     key = f"k:{title}"
-    item = {"key": key, "title": title, "link": link, "published": published, "text": text}
-    hit = NewHit(key, entity, entity, "title", 0, len(entity), title)
+    item = Item(key=key, title=title, link=link, published=published, text=text)
+    mention = Mention(entity, entity, "title", 0, len(entity), title)
     ids = store.save_poll(
-        state, [item], [hit], lambda e: list(channels), alert=True, http_status=200
+        state, [item], [(item, mention)], lambda m: list(channels), alert=True, http_status=200
     )
     return ids[0]
 
@@ -65,14 +66,11 @@ def test_a_hit_and_its_deliveries_are_saved_together_or_not_at_all(tmp_path: Pat
     store = Store(tmp_path / "db.sqlite")
     state = store.source_state("eu", "https://eu.example/feed")
     state.first_poll_at = "2024-01-01T00:00:00+00:00"
-    items = [
-        {"key": f"k{i}", "title": f"Item {i}", "link": None, "published": None, "text": ""}
-        for i in range(2)
-    ]
-    hits = [NewHit(f"k{i}", "Microsoft", "Microsoft", "title", 0, 9, "s") for i in range(2)]
+    items = [Item(key=f"k{i}", title=f"Item {i}", link=None, published=None) for i in range(2)]
+    hits = [(item, Mention("Microsoft", "Microsoft", "title", 0, 9, "s")) for item in items]
     calls = []
 
-    def route(hit: NewHit) -> list[str]:
+    def route(hit: Mention) -> list[str]:
         calls.append(hit)
         if len(calls) == 2:
             raise RuntimeError("crash in the middle of the poll's transaction")
@@ -86,7 +84,7 @@ def test_a_hit_and_its_deliveries_are_saved_together_or_not_at_all(tmp_path: Pat
     store.save_poll(state, items, hits, lambda e: ["hook", "mail"], alert=True, http_status=200)
     counts = [store.db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in TABLES]
     assert counts == [2, 2, 4, 1]
-    statuses = {r["status"] for r in list_deliveries(store)}
+    statuses = {r["status"] for r in store.list_deliveries()}
     assert statuses == {"pending"}
 
 
@@ -111,7 +109,7 @@ def test_failed_sends_back_off_then_die_and_retry_dead_requeues(
         return asyncio.run(dispatcher.drain())
 
     def row() -> dict[str, Any]:
-        return list_deliveries(store)[0]
+        return store.list_deliveries()[0]
 
     assert attempt() == (0, 1)
     assert row()["status"] == "failed" and row()["attempts"] == 1
@@ -180,7 +178,7 @@ def test_a_slow_or_down_channel_does_not_hold_up_another(make_config, receiver, 
     assert (sent, failed) == (6, 3)  # "down" refuses at once: each delivery failed, none lost
     assert len(receiver.posts) == 3
     by_channel: dict[str, set[str]] = {}
-    for r in list_deliveries(store):
+    for r in store.list_deliveries():
         by_channel.setdefault(r["channel"], set()).add(r["status"])
     assert by_channel == {"slow": {"sent"}, "fast": {"sent"}, "down": {"failed"}}
     assert sorted(int(t.split("#")[-1]) for t in receiver2.texts()) == sorted(hits)
@@ -221,8 +219,8 @@ def test_deliveries_listing_filters_by_status_and_channel(make_config, receiver,
 def test_the_daemon_polls_on_while_a_channel_hangs(feed_server, make_config, receiver, receiver2):
     from conftest import rss
 
-    from watcher.daemon import Daemon
-    from watcher.poll import poller_session
+    from watcher.daemon.scheduler import Daemon
+    from watcher.pipeline.poll import poller_session
 
     feed_server.routes["/eu.xml"] = {
         "body": rss([{"title": "Microsoft fined", "link": "https://e/1"}])
@@ -250,13 +248,13 @@ def test_the_daemon_polls_on_while_a_channel_hangs(feed_server, make_config, rec
 
     asyncio.run(run())
     assert len(receiver.posts) == 1
-    assert {r["status"] for r in list_deliveries(store)} == {"sent"}
+    assert {r["status"] for r in store.list_deliveries()} == {"sent"}
 
 
 def test_a_database_from_before_the_outbox_is_migrated_in_place(tmp_path: Path) -> None:
     import sqlite3
 
-    from watcher.migrations import MIGRATIONS
+    from watcher.store.migrations import MIGRATIONS
 
     path = tmp_path / "old.db"
     old = sqlite_utils_db(path)
@@ -280,8 +278,8 @@ def test_a_database_from_before_the_outbox_is_migrated_in_place(tmp_path: Path) 
     old.close()
 
     store = Store(path)
-    assert [r["story"] for r in store.query_hits()] == [7]  # one story per old item
-    row = list_deliveries(store)[0]
+    assert [h.story for h in store.query_hits()] == [7]  # one story per old item
+    row = store.list_deliveries()[0]
     assert (row["status"], row["attempts"], row["next_attempt"]) == ("failed", 2, None)
     with pytest.raises(sqlite3.IntegrityError):  # the schema still guards its references
         store.db.execute(
@@ -290,7 +288,7 @@ def test_a_database_from_before_the_outbox_is_migrated_in_place(tmp_path: Path) 
 
 
 def test_reading_a_database_not_yet_upgraded_answers_or_says_how(make_config, run_cli) -> None:
-    from watcher.migrations import MIGRATIONS
+    from watcher.store.migrations import MIGRATIONS
 
     config = make_config()
     old = sqlite_utils_db(config.parent / "regwatch.db")
@@ -329,5 +327,5 @@ def test_a_hanging_channel_pauses_after_one_timeout(make_config, receiver) -> No
     finally:
         receiver.hold.set()
     assert result == (0, 1)  # one timeout, not three
-    assert sorted(r["status"] for r in list_deliveries(store)) == ["failed", "pending", "pending"]
-    assert "timeout" in list_deliveries(store, status="failed")[0]["error"].lower()
+    assert sorted(r["status"] for r in store.list_deliveries()) == ["failed", "pending", "pending"]
+    assert "timeout" in store.list_deliveries(status="failed")[0]["error"].lower()

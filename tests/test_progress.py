@@ -9,8 +9,7 @@ import sys
 
 from conftest import rss
 
-from watcher.progress import progress, wants_progress
-from watcher.search import rebuild_index
+from watcher.cli.progress import progress, wants_progress
 from watcher.store import Store
 
 
@@ -24,7 +23,7 @@ def test_no_bar_when_the_stream_is_not_a_terminal():
 
 def test_reindex_reports_each_batch(hit_config):
     done: list[int] = []
-    assert rebuild_index(Store(hit_config.parent / "regwatch.db"), done.append) == 6
+    assert Store(hit_config.parent / "regwatch.db").rebuild_index(done.append) == 6
     assert sum(done) == 6
 
 

@@ -8,7 +8,7 @@ import dataclasses
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from watcher.config import load_config
-from watcher.daemon import Daemon
+from watcher.daemon.scheduler import Daemon
 from watcher.store import Store
 
 SOURCES = {"a": "http://127.0.0.1:9/a", "b": "http://127.0.0.1:9/b", "c": "http://127.0.0.1:9/c"}

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from conftest import rss
 
 from watcher.config import load_config
-from watcher.retention import prune
 from watcher.store import Store
 
 QUIET = {"title": "Agriculture council conclusions", "link": "https://ec.example.eu/agri"}
@@ -35,9 +34,9 @@ def test_retention_prunes_items_without_hits_and_keeps_hits(feed_server, make_co
     assert cfg.retention == 180 * 86400 and cfg.retention_hits is None
 
     store = Store(cfg.storage_path)
-    soon = prune(store, cfg.retention, now=datetime.now(UTC) + timedelta(days=179))
+    soon = store.prune(cfg.retention, now=datetime.now(UTC) + timedelta(days=179))
     assert soon.items == 0
-    later = prune(store, cfg.retention, now=datetime.now(UTC) + timedelta(days=181))
+    later = store.prune(cfg.retention, now=datetime.now(UTC) + timedelta(days=181))
     assert (later.items, later.hits) == (1, 0)
     titles = [r["title"] for r in store.db.query("SELECT title FROM items")]
     assert titles == [LOUD["title"]]
@@ -51,7 +50,7 @@ def test_retention_hits_never_makes_an_old_item_alert_again(
     path = make_config({"eu": feed_server.url("/eu.xml")}, {"hook": webhook.url})
     run_cli(path, "poll")  # first poll: stored, not alerted
     store = Store(load_config(path).storage_path)
-    pruned = prune(store, 86400.0, 86400.0, now=datetime.now(UTC) + timedelta(days=2))
+    pruned = store.prune(86400.0, 86400.0, now=datetime.now(UTC) + timedelta(days=2))
     assert pruned.hits == 1 and hits(run_cli, path) == []
 
     # The feed still lists the old item next to a new one: only the new one alerts.

@@ -7,9 +7,9 @@ import sqlite3
 
 import pytest
 
-from watcher.migrations import MIGRATIONS
-from watcher.search import SearchError, fts_query
 from watcher.store import Store
+from watcher.store.migrations import MIGRATIONS
+from watcher.store.search import SearchError, fts_query
 
 
 def search_json(run_cli, config, query, *extra):
@@ -120,11 +120,9 @@ def test_index_follows_inserts_updates_and_deletes(hit_config):
         )
         store.db.execute(f"DELETE FROM hits WHERE item_id = {es1}")
         store.db.execute("DELETE FROM items WHERE key = 'es1'")
-    from watcher.search import search_items
-
-    assert titles(search_items(store, "wettbewerbshuter")) == ["Wettbewerbshüter prüfen"]
-    assert search_items(store, "prüft Beteiligung") == []
-    assert search_items(store, "Comisión") == []
+    assert titles(store.search_items("wettbewerbshuter")) == ["Wettbewerbshüter prüfen"]
+    assert store.search_items("prüft Beteiligung") == []
+    assert store.search_items("Comisión") == []
 
 
 def test_migration_indexes_an_existing_database(tmp_path):
@@ -139,9 +137,7 @@ def test_migration_indexes_an_existing_database(tmp_path):
     conn.close()
 
     store = Store(path)  # migrates
-    from watcher.search import search_items
-
-    assert titles(search_items(store, "enquete")) == ["Enquête sur la fusion"]
+    assert titles(store.search_items("enquete")) == ["Enquête sur la fusion"]
 
 
 def test_reindex_rebuilds_the_index(hit_config, run_cli):

@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import poll_once, rss, source_toml, stored_rows
 
-from watcher.dates import parse_date
+from watcher.timeparse import parse_date
 
 ECL_ITEM = """
 <article class="ecl-content-item">

@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from watcher.stats import periods, sparkline
+from watcher.output import sparkline
+from watcher.timeparse import periods
 
 
 def stats(run_cli, config, *args):

@@ -7,8 +7,9 @@ import json
 import pytest
 from conftest import rss
 
+from watcher.model import Item
 from watcher.store import Store
-from watcher.story import assign_story, canonical_url, commission_refs, normalise_title
+from watcher.story import canonical_url, commission_refs, normalise_title
 
 
 @pytest.mark.parametrize(
@@ -46,12 +47,11 @@ def test_normalised_titles_ignore_case_accents_and_punctuation():
 
 def test_similar_titles_cluster_only_within_the_window(tmp_path):
     store = Store(tmp_path / "db.sqlite")
-    db = store.db
 
     def story(title: str, when: str, link: str) -> int:
-        item = {"title": title, "link": link, "text": "", "published": when}
-        with db.atomic():
-            return assign_story(db, item, when, 48 * 3600)
+        item = Item(key=link, title=title, link=link, published=when)
+        with store.writing("a story"):
+            return store.assign_story(item, when, 48 * 3600)
 
     first = story(
         "Commission fines Microsoft EUR 500 million", "2024-03-01T10:00:00+00:00", "https://a/1"
@@ -84,23 +84,25 @@ def test_titles_stored_before_the_title_index_still_cluster(tmp_path):
     path = tmp_path / "db.sqlite"
     store = Store(path)
     when = "2024-03-01T10:00:00+00:00"
-    item = {
-        "title": "Commission fines Microsoft EUR 500 million",
-        "link": "https://a/1",
-        "text": "",
-        "published": when,
-    }
-    with store.db.atomic():
-        first = assign_story(store.db, item, when, 48 * 3600)
+    item = Item(
+        key="a",
+        title="Commission fines Microsoft EUR 500 million",
+        link="https://a/1",
+        published=when,
+    )
+    with store.writing("a story"):
+        first = store.assign_story(item, when, 48 * 3600)
     # As a database from before migration 060: no title index yet.
     store.db.execute("DROP TABLE story_title_words")
     store.db.execute("DELETE FROM _migrations WHERE name = '060_story_title_words'")
     store.db.conn.commit()
     store.close()
     store = Store(path)  # migrates: the index is built from the stored title keys
-    copy = {**item, "title": "Commission fines Microsoft €500 million", "link": "https://b/2"}
-    with store.db.atomic():
-        assert assign_story(store.db, copy, when, 48 * 3600) == first
+    copy = Item(
+        key="b", title="Commission fines Microsoft €500 million", link="https://b/2", published=when
+    )
+    with store.writing("a story"):
+        assert store.assign_story(copy, when, 48 * 3600) == first
 
 
 PRESS = "https://ec.europa.eu/commission/presscorner/detail"

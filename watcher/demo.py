@@ -11,10 +11,11 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from watcher.alert import dispatch
+from watcher.alert.outbox import Dispatcher
 from watcher.config import load_config
+from watcher.daemon.cycle import run_cycle
 from watcher.output import render
-from watcher.poll import poller_session
+from watcher.pipeline.poll import poller_session
 from watcher.store import Store
 
 SAMPLES = Path(__file__).with_name("demo")
@@ -99,10 +100,10 @@ url = "json://127.0.0.1:{server.port}/alerts"
     store = Store(config.storage_path)
 
     async def poll_once() -> None:
+        dispatcher = Dispatcher(store, config.channels, config.delivery)
         async with poller_session(config, store) as poller:
-            results = await poller.poll_all()
-        await dispatch(store, config.channels, delivery=config.delivery)
-        for r in results:
+            cycle = await run_cycle(config, store, poller, dispatcher)
+        for r in cycle.polls:
             note = ""
             if r.hits:
                 note = " (first poll: stored, not alerted)" if not r.alerted else " (alerted)"
@@ -122,7 +123,7 @@ url = "json://127.0.0.1:{server.port}/alerts"
                 + str(post.get("message", "")).replace("\n", "\n  ")
             )
         echo("\n4. `regwatch hits`:")
-        rows = store.query_hits(limit=None)
+        rows = [hit.row() for hit in store.query_hits(limit=None)]
         echo(render(rows, "table", ["entity", "source", "matched", "title"]))
         if keep:
             echo(f"\nTry: regwatch --config {config_path} hits --format json")

@@ -15,6 +15,8 @@ import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from watcher.config.secrets import mask_url, url_has_secret
+
 _USERINFO = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*):[^/\s@]+@")
 _secrets: dict[str, str] = {}  # secret -> its masked form
 _lock = threading.Lock()
@@ -22,8 +24,6 @@ _lock = threading.Lock()
 
 def register_secrets(urls: Iterable[str]) -> None:
     """Mask these channel URLs wherever they would appear in a log line."""
-    from watcher.config import mask_url, url_has_secret
-
     found = {u: mask_url(u) for u in urls if u and url_has_secret(u)}
     with _lock:
         _secrets.update(found)

@@ -1,4 +1,4 @@
-"""Print rows as a table fitted to the terminal, JSON, NDJSON, CSV or an Atom feed."""
+"""Print rows as a table fitted to the terminal, JSON, NDJSON, CSV or an Atom feed; trend charts."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from watcher.text import MARK
+from watcher.text.clean import MARK
 
 FORMATS = ("table", "json", "csv")
 # Formats for hits only: one JSON object per line (for piping), and an Atom feed.
@@ -176,3 +176,49 @@ def parse_topics(value: Any) -> list[str]:
     except (TypeError, ValueError):
         return []
     return [str(v) for v in parsed] if isinstance(parsed, list) else []
+
+
+# -- trends: hit counts over time as tables and sparklines -------------------------------------
+
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def pivot(rows: list[dict[str, Any]], by: str) -> tuple[list[str], dict[str, list[int]]]:
+    """Period labels and, per group, its counts in period order."""
+    labels = list(dict.fromkeys(r["period"] for r in rows))
+    series: dict[str, list[int]] = {}
+    for r in rows:
+        series.setdefault(r[by], []).append(r["hits"])
+    return labels, series
+
+
+def period_table(rows: list[dict[str, Any]], by: str) -> list[dict[str, Any]]:
+    """One row per period, one column per group (for the terminal table)."""
+    labels, series = pivot(rows, by)
+    return [
+        {"period": p, **{g: counts[i] for g, counts in series.items()}}
+        for i, p in enumerate(labels)
+    ]
+
+
+def sparkline(counts: list[int]) -> str:
+    """One block character per period, scaled to the largest count; blank for zero."""
+    top = max(counts, default=0)
+    if not top:
+        return " " * len(counts)
+    return "".join(" " if n == 0 else SPARKS[(n * len(SPARKS) - 1) // top] for n in counts)
+
+
+def chart(rows: list[dict[str, Any]], by: str, width: int = 30) -> str:
+    """One line per group: name, sparkline over the periods, total and a bar of the total."""
+    labels, series = pivot(rows, by)
+    if not series:
+        return ""
+    totals = {g: sum(c) for g, c in series.items()}
+    most = max(totals.values()) or 1
+    name_w = max(len(g) for g in series)
+    lines = [f"{'':<{name_w}}  {labels[0]} … {labels[-1]}" if labels else ""]
+    for g, counts in sorted(series.items(), key=lambda kv: -totals[kv[0]]):
+        bar = "█" * max(1 if totals[g] else 0, round(width * totals[g] / most))
+        lines.append(f"{g:<{name_w}}  {sparkline(counts)}  {totals[g]:>5}  {bar}")
+    return "\n".join(lines)

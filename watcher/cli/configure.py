@@ -6,7 +6,9 @@ from pathlib import Path
 
 import click
 
-from watcher.cli import cli, config_option, get_config, reports_errors
+from watcher.cli.base import cli, config_option, get_config, reports_errors
+from watcher.config.secrets import missing_credentials
+from watcher.errors import ConfigError
 
 STARTER = Path(__file__).parent.parent / "starter.toml"
 
@@ -25,9 +27,6 @@ def check(ctx: click.Context) -> None:
 
     Example: regwatch --config /etc/regwatch/regwatch.toml check
     """
-    from watcher.config import missing_credentials
-    from watcher.errors import ConfigError
-
     missing = missing_credentials(ctx.obj["config_path"])
     if missing:
         raise ConfigError(
@@ -72,7 +71,7 @@ def check(ctx: click.Context) -> None:
             for label, values in (("sources", c.sources), ("tags", c.tags))
             if values is not None
         )
-        extra += f"; digest {c.digest}" if c.digest != "immediate" else ""
+        extra += f"; digest {c.schedule}" if not c.schedule.immediate else ""
         extra += "; health alerts" if c.health else ""
         click.echo(f"  {c.name:<24} {c.masked_url} ({c.format}; {scope}{extra})")
     if not config.channels:

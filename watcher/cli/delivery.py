@@ -6,20 +6,30 @@ import sys
 
 import click
 
-from watcher.cli import cli, config_option, get_config, open_readonly, reports_errors
+from watcher.alert.send import send
+from watcher.cli.base import (
+    cli,
+    config_option,
+    format_option,
+    get_config,
+    open_readonly,
+    open_store,
+    reports_errors,
+)
+from watcher.model import Message
 from watcher.output import FORMATS, render
-from watcher.store import Store
+from watcher.store import STATUSES
 
 
 @cli.group(invoke_without_command=True)
 @click.option(
     "--status",
-    type=click.Choice(["pending", "failed", "dead", "sent", "merged", "digested"]),
+    type=click.Choice(STATUSES),
     help="Only deliveries with this status.",
 )
 @click.option("--channel", help="Only deliveries to this channel.")
 @click.option("--limit", "-n", default=100, show_default=True, help="At most N rows (0: all).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@format_option(FORMATS)
 @click.pass_context
 @reports_errors
 def deliveries(
@@ -35,12 +45,7 @@ def deliveries(
     """
     if ctx.invoked_subcommand:
         return
-    from watcher.outbox import list_deliveries, schema_errors
-
-    with schema_errors():
-        rows = list_deliveries(
-            open_readonly(ctx), status=status, channel=channel, limit=limit or None
-        )
+    rows = open_readonly(ctx).list_deliveries(status=status, channel=channel, limit=limit or None)
     cols = [
         "kind",
         "id",
@@ -65,10 +70,7 @@ def deliveries_retry(ctx: click.Context, dead: bool, channel: str | None) -> Non
 
     Example: regwatch deliveries retry --dead --channel slack
     """
-    from watcher.outbox import retry_deliveries
-
-    store = Store(get_config(ctx).storage_path)
-    count = retry_deliveries(store, dead=dead, channel=channel)
+    count = open_store(ctx).retry_deliveries(dead=dead, channel=channel)
     click.echo(
         f"{count} deliveries re-queued; they are sent at the next dispatch (or `regwatch poll`)"
     )
@@ -86,8 +88,6 @@ def test_alert(ctx: click.Context, names: tuple[str, ...]) -> None:
 
     Example: regwatch test-alert --channel legal
     """
-    from watcher.alert import Message, send
-
     config = get_config(ctx)
     known = {c.name: c for c in config.channels}
     for name in names:

@@ -7,21 +7,28 @@ from typing import TYPE_CHECKING
 
 import click
 
+from watcher.cli.base import (
+    cli,
+    config_option,
+    format_option,
+    get_config,
+    open_readonly,
+    open_store,
+    reports_errors,
+    since,
+)
 from watcher.config import Config
 from watcher.output import FORMATS, render
-from watcher.store import Store
 
 if TYPE_CHECKING:
-    from watcher.match import Matcher
-
-from watcher.cli import cli, config_option, get_config, parse_since, reports_errors
+    from watcher.pipeline.match import Matcher
 
 # -- matching: explain, try, rematch -----------------------------------------------------------
 
 
 def make_matcher(config: Config) -> Matcher:
-    """The config's matcher (built once per command)."""
-    from watcher.match import Matcher
+    """The config's matcher (built once per command; imported here, as it is heavy)."""
+    from watcher.pipeline.match import Matcher
 
     return Matcher(config.entities, config.topics)
 
@@ -38,11 +45,17 @@ def explain(ctx: click.Context, hit_id: int) -> None:
 
     Example: regwatch explain 42
     """
-    from watcher.explain import explain_hit
+    from watcher.pipeline.explain import HitNotFoundError, explain_hit
 
     config = get_config(ctx)
-    store = Store(config.storage_path, readonly=True)
-    for line in explain_hit(store, make_matcher(config), hit_id):
+    store = open_readonly(ctx)
+    hit = store.get_hit(hit_id)
+    if hit is None:
+        raise HitNotFoundError(
+            f"no hit with id {hit_id} in {store.path}",
+            hint="`regwatch hits` lists hit ids in its first column",
+        )
+    for line in explain_hit(hit, store.item_text(hit.item_id), make_matcher(config)):
         click.echo(line)
 
 
@@ -64,8 +77,8 @@ def match_text(ctx: click.Context, text: str | None, title: str) -> None:
       regwatch match "Le mistral souffle sur Marseille"
       regwatch match --title "Commission fines Microsoft" < article.html
     """
-    from watcher.explain import describe_analysis
-    from watcher.text import html_to_text
+    from watcher.pipeline.explain import describe_analysis
+    from watcher.text.clean import html_to_text
 
     config = get_config(ctx)
     if text is None:
@@ -79,16 +92,18 @@ def match_text(ctx: click.Context, text: str | None, title: str) -> None:
 
 @cli.command()
 @config_option
-@click.option("--since", help="Only items published since: 30d, 12h, or a date (2024-02-01).")
+@click.option(
+    "--since", "since_", help="Only items published since: 30d, 12h, or a date (2024-02-01)."
+)
 @click.option(
     "--alert",
     is_flag=True,
     help="Queue alerts for the new hits (sent by the next poll, or the daemon).",
 )
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@format_option(FORMATS)
 @click.pass_context
 @reports_errors
-def rematch(ctx: click.Context, since: str | None, alert: bool, fmt: str) -> None:
+def rematch(ctx: click.Context, since_: str | None, alert: bool, fmt: str) -> None:
     """Match stored items again after the watchlist changed.
 
     New hits are marked retroactive and are not alerted unless --alert. Hits that no
@@ -96,11 +111,10 @@ def rematch(ctx: click.Context, since: str | None, alert: bool, fmt: str) -> Non
 
     Example: regwatch rematch --since 30d
     """
-    from watcher.rematch import rematch_items
+    from watcher.pipeline.rematch import rematch_items
 
     config = get_config(ctx)
-    store = Store(config.storage_path)
-    report = rematch_items(store, config, since=parse_since(since) if since else None, alert=alert)
+    report = rematch_items(open_store(ctx), config, since=since(since_), alert=alert)
     rows = [{"change": "new", **r} for r in report.new]
     rows += [{"change": "no longer matches", **r} for r in report.unmatched]
     if rows or fmt != "table":

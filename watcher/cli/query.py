@@ -6,16 +6,29 @@ from typing import Any
 
 import click
 
-from watcher.cli import cli, config_option, get_config, open_readonly, parse_since, reports_errors
-from watcher.output import FORMATS, HIT_FORMATS, render
+from watcher.cli.base import (
+    cli,
+    config_option,
+    format_option,
+    get_config,
+    open_readonly,
+    reports_errors,
+    since,
+)
+from watcher.output import FORMATS, HIT_FORMATS, chart, period_table, render
 from watcher.store import Store
+from watcher.store.queries import GROUPS
+from watcher.story import group_stories
+from watcher.timeparse import EVERY
 
 
 @cli.command()
 @config_option
 @click.option("--entity", "-e", help="Only hits for this entity.")
 @click.option("--source", "-s", help="Only hits from this source.")
-@click.option("--since", help="Only hits published since: 7d, 12h, or a date (2024-02-01).")
+@click.option(
+    "--since", "since_", help="Only hits published since: 7d, 12h, or a date (2024-02-01)."
+)
 @click.option(
     "--search",
     metavar="QUERY",
@@ -24,13 +37,8 @@ from watcher.store import Store
 )
 @click.option("--topic", "-t", help="Only hits whose item has this topic.")
 @click.option("--limit", "-n", default=50, show_default=True, help="At most N hits (0: all).")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(HIT_FORMATS),
-    default="table",
-    show_default=True,
-    help="ndjson: one JSON object per line; atom: an Atom feed for a feed reader.",
+@format_option(
+    HIT_FORMATS, help="ndjson: one JSON object per line; atom: an Atom feed for a feed reader."
 )
 @click.option("--stories", is_flag=True, help="One row per story (same news from several sources).")
 @click.pass_context
@@ -39,7 +47,7 @@ def hits(
     ctx: click.Context,
     entity: str | None,
     source: str | None,
-    since: str | None,
+    since_: str | None,
     search: str | None,
     limit: int,
     fmt: str,
@@ -57,19 +65,16 @@ def hits(
       regwatch hits --entity "Mistral AI" --format atom > mistral.atom
       regwatch hits --stories
     """
-    store = open_readonly(ctx)
-    rows = store.query_hits(
+    hits = open_readonly(ctx).query_hits(
         entity=entity,
         source=source,
-        since=parse_since(since) if since else None,
+        since=since(since_),
         search=search,
         limit=None if stories else limit or None,
         topic=topic,
     )
     if stories:
-        from watcher.story import group_stories
-
-        rows = group_stories(rows, limit or None)
+        rows = group_stories(hits, limit or None)
         if fmt != "json":
             rows = [
                 {**r, "entities": ", ".join(r["entities"]), "sources": ", ".join(r["sources"])}
@@ -78,6 +83,7 @@ def hits(
         cols = ["story", "published", "entities", "items", "sources", "title"]
         click.echo(render(rows, fmt, cols if fmt == "table" else None))
         return
+    rows = [hit.row() for hit in hits]
     cols = ["id", "story", "entity", "published", "source", "matched", "title", "link", "snippet"]
     if search:  # show where the query matched rather than where the entity did
         cols = ["id", "entity", "published", "source", "title", "match"]
@@ -93,19 +99,15 @@ def hits(
 @config_option
 @click.argument("query")
 @click.option("--source", "-s", help="Only items from this source.")
-@click.option("--since", help="Only items published since: 7d, 12h, or a date (2024-02-01).")
-@click.option("--limit", "-n", default=20, show_default=True, help="At most N items (0: all).")
 @click.option(
-    "--format",
-    "fmt",
-    type=click.Choice((*FORMATS, "ndjson")),
-    default="table",
-    show_default=True,
+    "--since", "since_", help="Only items published since: 7d, 12h, or a date (2024-02-01)."
 )
+@click.option("--limit", "-n", default=20, show_default=True, help="At most N items (0: all).")
+@format_option((*FORMATS, "ndjson"))
 @click.pass_context
 @reports_errors
 def search(
-    ctx: click.Context, query: str, source: str | None, since: str | None, limit: int, fmt: str
+    ctx: click.Context, query: str, source: str | None, since_: str | None, limit: int, fmt: str
 ) -> None:
     """Search every stored item, hit or not: was this story seen at all?
 
@@ -117,14 +119,8 @@ def search(
       regwatch search '"merger control" Microsoft'
       regwatch search 'enquête* NOT agriculture' --since 90d
     """
-    from watcher.search import search_items
-
-    rows = search_items(
-        open_readonly(ctx),
-        query,
-        source=source,
-        since=parse_since(since) if since else None,
-        limit=limit or None,
+    rows = open_readonly(ctx).search_items(
+        query, source=source, since=since(since_), limit=limit or None
     )
     cols = ["published", "source", "entities", "title", "match"]
     click.echo(render(rows, fmt, cols if fmt == "table" else None))
@@ -132,27 +128,27 @@ def search(
 
 @cli.command()
 @config_option
-@click.option("--since", default="90d", show_default=True, help="From: 90d, or a date.")
+@click.option("--since", "since_", default="90d", show_default=True, help="From: 90d, or a date.")
 @click.option("--until", help="Up to this date (2024-03-31); default: today.")
 @click.option(
     "--by",
-    type=click.Choice(["entity", "source", "topic"]),
+    type=click.Choice(list(GROUPS)),
     default="entity",
     show_default=True,
     help="One series per entity, source or topic.",
 )
 @click.option(
     "--every",
-    type=click.Choice(["day", "week", "month"]),
+    type=click.Choice(EVERY),
     default="week",
     show_default=True,
     help="Count per day, per week (labelled by its Monday) or per month.",
 )
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@format_option(FORMATS)
 @click.pass_context
 @reports_errors
 def stats(
-    ctx: click.Context, since: str, by: str, every: str, fmt: str, until: str | None = None
+    ctx: click.Context, since_: str, by: str, every: str, fmt: str, until: str | None = None
 ) -> None:
     """Hit counts over time: a table and one sparkline row per entity (or source, topic).
 
@@ -163,20 +159,14 @@ def stats(
       regwatch stats --since 180d --by source --every month
       regwatch stats --since 2024-01-01 --until 2024-03-31 --every week --format csv
     """
-    from watcher.stats import chart, hit_counts, period_table
-
-    rows = hit_counts(
-        open_readonly(ctx).db,
-        since=parse_since(since),
-        by=by,
-        every=every,
-        until=parse_since(until) if until else None,
+    rows = open_readonly(ctx).hit_counts(
+        since=since(since_) or "", by=by, every=every, until=since(until, "--until")
     )
     if fmt != "table":
         click.echo(render(rows, fmt))
         return
     if not rows:
-        click.echo(f"no hits since {since}" + (" with topics" if by == "topic" else ""))
+        click.echo(f"no hits since {since_}" + (" with topics" if by == "topic" else ""))
         return
     click.echo(render(period_table(rows, by), "table"))
     click.echo("")
@@ -185,29 +175,7 @@ def stats(
 
 @cli.command()
 @config_option
-@click.pass_context
-@reports_errors
-def reindex(ctx: click.Context) -> None:
-    """Rebuild the full-text search index from the stored items.
-
-    Needed only if the index was damaged or an old copy of the database is restored;
-    the index otherwise follows every write. Shows a progress bar in a terminal.
-
-    Example: regwatch reindex
-    """
-    from watcher.progress import progress
-    from watcher.search import rebuild_index
-
-    store = Store(get_config(ctx).storage_path)
-    total = store.db.execute("SELECT COUNT(*) FROM items").fetchone()[0]
-    with progress(total, "Indexing items") as advance:
-        done = rebuild_index(store, advance)
-    click.echo(f"indexed {done} items")
-
-
-@cli.command()
-@config_option
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@format_option(FORMATS)
 @click.pass_context
 @reports_errors
 def sources(ctx: click.Context, fmt: str) -> None:
@@ -296,6 +264,7 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     Example: regwatch serve --port 8001   (then open http://127.0.0.1:8001/)
     """
     from watcher.web import is_loopback, make_datasette
+    from watcher.web import serve as run_server
 
     path = get_config(ctx).storage_path
     make_datasette(path)  # fails early, with a hint, without the extra or the database
@@ -306,6 +275,4 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
             err=True,
         )
     click.echo(f"regwatch web view of {path} (read-only): http://{host}:{port}/", err=True)
-    from watcher.web import serve as run_server
-
     run_server(path, host, port)

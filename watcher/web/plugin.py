@@ -8,8 +8,9 @@ from datasette import hookimpl
 from datasette.utils.asgi import Response
 from markupsafe import Markup, escape
 
-from watcher.output import atom_feed, find_mention, parse_topics
-from watcher.stats import EVERY, GROUPS, hit_counts, pivot
+from watcher.output import atom_feed, find_mention, parse_topics, pivot
+from watcher.store.queries import GROUPS, count_hits
+from watcher.timeparse import EVERY, parse_since
 
 ATOM_COLUMNS = {"id", "entity", "title", "link"}
 
@@ -25,10 +26,6 @@ async def landing(datasette: Any) -> Response:
 
 async def trends(datasette: Any, request: Any) -> Response:
     """`/-/stats`: hits over time as one bar chart per entity, source or topic."""
-    from click import BadParameter
-
-    from watcher.cli import parse_since
-
     since = request.args.get("since") or "90d"
     until = request.args.get("until") or ""
     by = request.args.get("by") if request.args.get("by") in GROUPS else "entity"
@@ -36,11 +33,11 @@ async def trends(datasette: Any, request: Any) -> Response:
     error, charts = "", []
     try:
         cutoff, end = parse_since(since), parse_since(until) if until else None
-    except BadParameter as exc:
-        error, cutoff, end = exc.message, parse_since("90d"), None
+    except ValueError as exc:
+        error, cutoff, end = str(exc), parse_since("90d"), None
     db = datasette.get_database(_database(datasette))
     rows = await db.execute_fn(
-        lambda conn: hit_counts(conn, since=cutoff, by=by, every=every, until=end)
+        lambda conn: count_hits(conn, since=cutoff, by=by, every=every, until=end)
     )
     labels, series = pivot(rows, by)
     top = max((n for counts in series.values() for n in counts), default=0) or 1

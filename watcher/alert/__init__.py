@@ -1,0 +1,1 @@
+"""Alerts: format (Message per channel), send (apprise), outbox, digests, source health."""

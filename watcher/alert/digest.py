@@ -1,0 +1,118 @@
+"""Digests: one message per channel and period listing its pending hits, grouped by entity.
+
+A digest channel's hits wait as 'pending' deliveries. When a slot of its schedule has passed
+(hourly, "daily 08:00", "weekly mon 08:00", in the channel's timezone), `queue_digests`
+turns them into one queued message in one transaction: the deliveries become 'digested',
+pointing at the message, and the outbox sends it like any other (so a crash neither loses
+nor duplicates a hit, beyond the one message in flight). An empty digest sends nothing.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from datetime import datetime
+
+from watcher.alert.format import Style, trim
+from watcher.alert.send import title_limit
+from watcher.config.model import Channel
+from watcher.model import Hit, Message, StoryCopy
+from watcher.store import Store
+from watcher.timeparse import iso, last_slot, zone
+
+log = logging.getLogger(__name__)
+
+
+def queue_digests(store: Store, channels: tuple[Channel, ...], now: datetime) -> list[int]:
+    """Queue the digest of every channel whose slot has passed; returns the message ids.
+
+    A channel seen for the first time starts at its current slot (its first digest is the
+    next one). The slot is recorded in the same transaction as the digest.
+    """
+    queued = []
+    for channel in channels:
+        slot = last_slot(channel.schedule, zone(channel.timezone), now)
+        if slot is None:
+            continue  # an immediate channel
+        slot_at = iso(slot)
+        last = store.digest_slot(channel.name)
+        if last and last >= slot_at:
+            continue
+        with store.writing("a digest"):
+            message_id = _queue_digest(store, channel, slot, iso(now)) if last else None
+            store.set_digest_slot(channel.name, slot_at)
+        if message_id:
+            queued.append(message_id)
+            log.info("channel %s: digest #%d queued", channel.name, message_id)
+    return queued
+
+
+def _queue_digest(store: Store, channel: Channel, slot: datetime, at: str) -> int | None:
+    pending = store.digest_hits(channel.name)
+    if not pending:
+        return None
+    hits = [hit for _, hit in pending]
+    copies = {hit.id: store.story_copies(hit.story) for hit in hits}
+    placeholder = Message("", "", channel.format)
+    message_id = store.enqueue_message(
+        channel.name, "digest", f"digest {slot.isoformat()}", placeholder, at
+    )
+    store.set_message(message_id, render_digest(hits, copies, channel, slot, message_id))
+    store.mark_digested([delivery for delivery, _ in pending], message_id, at)
+    return message_id
+
+
+def render_digest(
+    hits: list[Hit],
+    copies: dict[int, list[StoryCopy]],
+    channel: Channel,
+    slot: datetime,
+    message_id: int,
+) -> Message:
+    """One digest: hits grouped by entity (largest group first), newest first, with counts."""
+    style = Style.of(channel)
+    fmt = style.fmt
+    groups: dict[str, list[Hit]] = {}
+    for hit in hits:
+        groups.setdefault(hit.entity, []).append(hit)
+    order = sorted(groups, key=lambda e: (-len(groups[e]), e))
+    counts = ", ".join(f"{e} {len(groups[e])}" for e in order)
+    title = trim(
+        f"[regwatch] digest: {len(hits)} hit{'s' * (len(hits) != 1)} ({counts})",
+        title_limit(channel),
+    )
+    esc = style.escape
+
+    def line(hit: Hit) -> str:
+        date = (hit.published or "")[:10]
+        others = [c for c in copies.get(hit.id, []) if c.link != hit.link]
+        also = ", ".join(sorted({c.source for c in others} - {hit.source}))
+        extra = f"; also in {esc(also)}" if also else ""
+        ref = f"hit #{hit.id}"
+        if fmt == "html":
+            link = esc(hit.link, link=True)
+            name = f'<a href="{link}">{esc(hit.title)}</a>' if hit.link else esc(hit.title)
+            return f"<li>{date} {name} ({esc(hit.source)}{extra}) <small>{ref}</small></li>"
+        if fmt == "markdown":
+            link = f" {esc(hit.link, link=True)}" if hit.link else ""
+            return f"- {date} **{esc(hit.title)}** ({esc(hit.source)}{extra}){link} _{ref}_"
+        link = f"\n  {hit.link}" if hit.link else ""
+        return f"- {date} {esc(hit.title)} ({esc(hit.source)}{extra}) [{ref}]{link}"
+
+    period = f"digest #{message_id} for {slot.strftime('%Y-%m-%d %H:%M %Z')}"
+    parts = []
+    for entity in order:
+        heading = f"{esc(entity)} ({len(groups[entity])})"
+        items = [line(h) for h in groups[entity]]
+        if fmt == "html":
+            parts.append(f"<h3>{heading}</h3><ul>{''.join(items)}</ul>")
+        elif fmt == "markdown":
+            parts.append(f"**{heading}**\n" + "\n".join(items))
+        else:
+            parts.append(heading + "\n" + "\n".join(items))
+    footer = f"regwatch {period}"
+    if fmt == "html":
+        body = "".join(parts) + f"<small>{html.escape(footer)}</small>"
+    else:
+        body = "\n\n".join(parts) + f"\n\n{footer}"
+    return Message(title, body, fmt)

@@ -1,0 +1,149 @@
+"""Secrets in the config: ${ENV} and ${credential:NAME} references, masking, file permissions.
+
+Channel URLs carry passwords and tokens. They are read from the environment or from
+systemd credentials, printed and logged only masked (apprise's privacy mode), and a
+config file that others may write is refused when it holds or references one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Iterable
+from pathlib import Path
+
+from watcher.errors import ConfigError
+
+_ENV = re.compile(r"\$\{([^}]*)\}")
+CREDENTIAL_PREFIX = "credential:"
+_CREDENTIAL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+def mask_url(url: str) -> str:
+    """The URL with passwords, tokens and keys replaced by asterisks (apprise's privacy mode)."""
+    import apprise
+
+    try:
+        plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    except Exception:  # noqa: BLE001 - a URL apprise chokes on is still masked below
+        plugin = None
+    if plugin:
+        return str(plugin.url(privacy=True))
+    scheme = url.split("://", 1)[0] if "://" in url else "?"
+    return f"{scheme}://****"
+
+
+def url_has_secret(url: str) -> bool:
+    """True when masking changes the URL (a password, token or key in it); unknown URLs: True."""
+    import apprise
+
+    plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    if not plugin:
+        return True
+    return bool(plugin.url(privacy=True) != plugin.url(privacy=False))
+
+
+def is_apprise_url(url: str) -> bool:
+    """True when apprise knows the service this URL names."""
+    import apprise
+
+    return apprise.Apprise.instantiate(url, suppress_exceptions=True) is not None
+
+
+def expand_env(value: str, where: str, env: dict[str, str]) -> str:
+    """Replace ${NAME} with the environment variable NAME and ${credential:NAME} with the
+    systemd credential NAME; a missing one is a ConfigError."""
+
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name.startswith(CREDENTIAL_PREFIX):
+            return read_credential(name[len(CREDENTIAL_PREFIX) :], where, env)
+        if name not in env:
+            raise ConfigError(
+                f"{where}: environment variable {name!r} is not set",
+                hint=f"export {name}=... before starting regwatch, or write the value in the file",
+            )
+        return env[name]
+
+    return _ENV.sub(sub, value)
+
+
+def credential_path(name: str, where: str, env: dict[str, str]) -> Path:
+    """Where systemd put credential `name`: $CREDENTIALS_DIRECTORY/name."""
+    if not _CREDENTIAL_NAME.match(name):
+        raise ConfigError(
+            f"{where}: {name!r} is not a credential name",
+            hint="use letters, digits, '_', '.' and '-' only, as in LoadCredential=NAME:PATH",
+        )
+    folder = env.get("CREDENTIALS_DIRECTORY")
+    if not folder:
+        raise ConfigError(
+            f"{where}: credential {name!r} is referenced but $CREDENTIALS_DIRECTORY is not set",
+            hint=f"run under systemd with LoadCredential={name}:/path/to/file, or set "
+            "CREDENTIALS_DIRECTORY to a folder holding a file of that name",
+        )
+    return Path(folder) / name
+
+
+def read_credential(name: str, where: str, env: dict[str, str]) -> str:
+    """The content of credential `name`, without its trailing newline; ConfigError if absent."""
+    path = credential_path(name, where, env)
+    try:
+        return path.read_text(encoding="utf-8").rstrip("\r\n")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{where}: credential {name!r} not found ({path} does not exist)",
+            hint=f"add LoadCredential={name}:/path/to/file to the unit, or create {path}",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}: cannot read credential {name!r}: {exc}") from None
+
+
+def missing_credentials(path: str | Path, env: dict[str, str] | None = None) -> list[str]:
+    """One line per ${credential:NAME} in the config's channel URLs that cannot be read."""
+    env = dict(os.environ) if env is None else env
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []  # load_config reports these properly
+    missing = []
+    channels = raw.get("channels", [])
+    for i, channel in enumerate(channels if isinstance(channels, list) else []):
+        url = channel.get("url") if isinstance(channel, dict) else None
+        for ref in _ENV.findall(url if isinstance(url, str) else ""):
+            if ref.startswith(CREDENTIAL_PREFIX):
+                try:
+                    read_credential(ref[len(CREDENTIAL_PREFIX) :], f"channels[{i}].url", env)
+                except ConfigError as exc:
+                    missing.append(exc.message)
+    return missing
+
+
+def check_permissions(path: Path, text: str, channels: Iterable[tuple[str, str]]) -> None:
+    """Refuse a group- or world-writable config that holds or references a secret.
+
+    `channels` are (name, expanded URL) in file order. Whoever can write the file can point
+    a channel at their own server and receive the secret, so a ${...} reference counts as
+    much as a password written in the URL.
+    """
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if not mode & 0o022:
+        return
+    raw = tomllib.loads(text).get("channels", [])
+    secret = [
+        name
+        for (name, url), r in zip(channels, raw, strict=False)
+        if "${" in str(r.get("url", "")) or url_has_secret(url)
+    ]
+    if secret:
+        who = (
+            "group- and world" if mode & 0o022 == 0o022 else ("group" if mode & 0o020 else "world")
+        )
+        raise ConfigError(
+            f"{path} is {who}-writable and holds secrets (channels: {', '.join(secret)})",
+            hint=f"chmod go-w {path}: anyone who can edit it can redirect the alerts and their secrets",
+        )

@@ -1,0 +1,1 @@
+"""The service: the poll cycle, the scheduler, supervision (systemd, health, metrics), status."""

@@ -1,0 +1,156 @@
+"""What travels between the stages: plain dataclasses, importing nothing of regwatch's.
+
+    source --fetch/parse--> Item --match--> Mention --store--> Hit --format--> Message
+
+An `Item` is one news item as a source published it; a `Mention` is where the matcher
+found an entity in it; a `Hit` is a mention as stored (with its id, its item's title, link
+and source, and its story), and the one type the outbox, digests and the CLI read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Item:
+    """One news item as a source published it; `html` is raw, `text` is filled when new."""
+
+    key: str
+    title: str
+    link: str | None
+    published: str | None  # ISO 8601 UTC, or None when the source gave no date
+    html: str = ""
+    text: str = ""
+    # What the kind knows beyond title and link, stored as JSON in items.extra; the press
+    # corner sets "reference" (IP/24/1234, used to cluster stories), "type" and "language".
+    extra: dict[str, str] = field(default_factory=dict)
+    full_text: str = ""  # main text of the linked page, when the source has full_text = true
+
+
+@dataclass(frozen=True)
+class Mention:
+    """Where an entity was found: the alias as written in the item, the field and offsets."""
+
+    entity: str
+    matched: str
+    field: str  # "title" or "text"
+    start: int
+    end: int
+    snippet: str
+    topics: tuple[str, ...] = ()  # topic names found in the same item
+    alias: str | None = None  # the configured alias that matched
+    kind: str = "alias"  # "alias", "exact_alias" or "weak_alias"
+    confirmed_by: str | None = None  # the context term (as found) that confirmed a weak alias
+    marked: str | None = None  # the snippet with the mention marked **like this**
+
+    @property
+    def weak(self) -> bool:
+        return self.kind == "weak_alias"
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A stored mention with its item: what alerts, digests, `hits` and `explain` show."""
+
+    id: int
+    item_id: int
+    mention: Mention
+    source: str
+    title: str
+    link: str | None
+    published: str | None  # the item's date, else when regwatch discovered it
+    created: str = ""  # when the hit was stored
+    story: int | None = None
+    alerted: bool = True  # False for a new source's first poll, and a quiet rematch
+    retroactive: bool = False  # found by `regwatch rematch`, not by a poll
+    unmatched_at: str | None = None  # when a rematch found the config no longer matches
+    match: str | None = None  # with a full-text search: the item's words that matched
+    rank: float | None = None  # ... and its relevance (lower is better)
+
+    @property
+    def entity(self) -> str:
+        return self.mention.entity
+
+    def row(self) -> dict[str, Any]:
+        """The hit as `regwatch hits` prints it (JSON, CSV and table columns)."""
+        m = self.mention
+        row: dict[str, Any] = {
+            "id": self.id,
+            "entity": m.entity,
+            "title": self.title,
+            "link": self.link,
+            "source": self.source,
+            "published": self.published,
+            "matched": m.matched,
+            "field": m.field,
+            "start": m.start,
+            "end": m.end,
+            "snippet": m.snippet,
+            "created": self.created,
+            "alerted": int(self.alerted),
+            "topics": list(m.topics),
+            "story": self.story,
+            "marked": m.marked,
+            "alias": m.alias,
+            "kind": m.kind,
+            "confirmed_by": m.confirmed_by,
+            "retroactive": int(self.retroactive),
+            "unmatched_at": self.unmatched_at,
+        }
+        if self.match is not None:
+            row.update(match=self.match, rank=self.rank)
+        return row
+
+
+@dataclass(frozen=True)
+class StoryCopy:
+    """One item of a story: the same news as another hit, from this source."""
+
+    source: str
+    title: str
+    link: str | None
+    published: str | None
+
+
+@dataclass(frozen=True)
+class Message:
+    """One alert as sent: `body_format` is apprise's "text", "markdown" or "html"."""
+
+    title: str
+    body: str
+    body_format: str
+
+
+@dataclass
+class SourceState:
+    """What the database remembers of a source between polls."""
+
+    name: str
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    first_poll_at: str | None = None
+    failures: int = 0
+    next_poll_at: str | None = None  # no poll before this (backoff, Retry-After)
+    moved_to: str | None = None  # where permanent redirects led; polled instead of `url`
+    gone_at: str | None = None  # when a 410 disabled the source
+
+
+@dataclass
+class PollResult:
+    """What one source's poll did; `error` is set when it failed."""
+
+    source: str
+    status: str  # "ok", "not modified", "unchanged", "deferred", "gone", "error"
+    new_items: int = 0
+    hits: list[tuple[Item, Mention]] = field(default_factory=list)
+    hit_ids: list[int] = field(default_factory=list)
+    alerted: bool = True
+    error: str | None = None
+    http_status: int | None = None
+    seconds: float = 0.0
+    crashed: bool = False  # an unexpected exception (a bug), not a source's failure
+    bytes: int = 0  # body bytes fetched (0 for a 304 or a failure)

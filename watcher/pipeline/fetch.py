@@ -1,0 +1,283 @@
+"""HTTP fetching: one shared client, conditional GET, a total deadline and a size cap.
+
+httpx's own timeouts are inactivity timeouts (a server dribbling one byte a second never
+trips them), so every request also runs under a total deadline. The size cap counts
+decoded bytes, so a gzip bomb is cut like any other oversized body.
+
+Redirects are followed here, hop by hop, rather than by httpx: each hop takes the per-host
+limit of its own host, a guard can refuse private addresses on every hop (full-text fetches
+of untrusted feed links), and a chain of permanent redirects is reported as the new URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+import httpx
+
+from watcher import USER_AGENT
+from watcher.config.model import MAX_INTERVAL, Defaults
+from watcher.errors import FetchError
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# A guard says why an address is refused, or None to allow it.
+Guard = Callable[[IPAddress], str | None]
+
+PERMANENT = (301, 308)
+METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+
+
+@dataclass
+class Response:
+    """What a fetch brought back; `not_modified` is a 304 to a conditional GET.
+
+    `moved_to` is the URL a chain of permanent redirects (301/308) from the start led to.
+    """
+
+    url: str
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    not_modified: bool = False
+    moved_to: str | None = None
+
+    @property
+    def etag(self) -> str | None:
+        return self.headers.get("etag")
+
+    @property
+    def last_modified(self) -> str | None:
+        return self.headers.get("last-modified")
+
+
+def make_client(defaults: Defaults) -> httpx.AsyncClient:
+    """The one client a daemon or a poll shares across all sources."""
+    return httpx.AsyncClient(
+        headers={
+            "User-Agent": USER_AGENT,
+            "Accept": "application/rss+xml, application/atom+xml, "
+            "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5",
+        },
+        follow_redirects=True,
+        max_redirects=defaults.max_redirects,
+        timeout=httpx.Timeout(defaults.timeout, connect=min(defaults.timeout, 10.0)),
+        limits=httpx.Limits(
+            max_connections=defaults.concurrency * 2, max_keepalive_connections=defaults.concurrency
+        ),
+        trust_env=False,
+    )
+
+
+class HostLimiter:
+    """At most `per_host` requests at a time to one host, so many sources there are not hammered."""
+
+    def __init__(self, per_host: int = 2) -> None:
+        self.per_host = per_host
+        self._slots: dict[str, asyncio.Semaphore] = {}
+
+    @asynccontextmanager
+    async def slot(self, url: str) -> AsyncIterator[None]:
+        """Hold one of the host's slots for the duration of the block."""
+        host = (urlsplit(url).hostname or "").lower()
+        sem = self._slots.setdefault(host, asyncio.Semaphore(self.per_host))
+        async with sem:
+            yield
+
+
+def refuse_private(ip: IPAddress) -> str | None:
+    """Why a feed link may not reach `ip` (loopback, private, link-local, metadata), or None."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    if ip in METADATA:
+        return "a cloud metadata address"
+    if ip.is_unspecified:
+        return "the unspecified address"
+    if ip.is_loopback:
+        return "a loopback address"
+    if ip.is_link_local:
+        return "a link-local address"
+    if ip.is_private:
+        return "a private address"
+    if not ip.is_global:
+        return "a reserved, non-public address"
+    return None
+
+
+async def check_address(url: str, guard: Guard) -> None:
+    """FetchError unless every address `url`'s host resolves to passes `guard`."""
+    host = urlsplit(url).hostname or ""
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, None, type=socket.SOCK_STREAM
+            )
+        except OSError as exc:
+            raise FetchError(f"cannot resolve {host!r}: {exc}") from None
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    for ip in addresses:
+        reason = guard(ip)
+        if reason:
+            raise FetchError(
+                f"refused {url}: {host} is {reason} ({ip})",
+                hint="set allow_private = true on the source if this address is meant",
+            )
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds a Retry-After header (delta-seconds or an HTTP date) asks for, capped at 24 h."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(seconds, 0.0), MAX_INTERVAL)
+
+
+async def fetch(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    timeout: float = 30.0,
+    max_bytes: int = 10 * 1024 * 1024,
+    max_redirects: int = 5,
+    limiter: HostLimiter | None = None,
+    guard: Guard | None = None,
+) -> Response:
+    """GET `url` (conditionally when validators are given); FetchError on any failure.
+
+    `guard`, when given, is applied to the address of every hop before connecting.
+    """
+    headers = {}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    try:
+        async with asyncio.timeout(timeout):
+            return await _follow(client, url, headers, max_bytes, max_redirects, limiter, guard)
+    except TimeoutError:
+        raise FetchError(f"no complete response within {timeout:g}s") from None
+    except httpx.ConnectError as exc:
+        raise FetchError(f"cannot connect: {exc or type(exc).__name__}") from None
+    except httpx.TimeoutException as exc:
+        raise FetchError(f"timed out ({type(exc).__name__})") from None
+    except httpx.DecodingError as exc:
+        raise FetchError(f"cannot decode the response body: {exc}") from None
+    except httpx.HTTPError as exc:
+        raise FetchError(f"{type(exc).__name__}: {exc}") from None
+
+
+async def _follow(
+    client: httpx.AsyncClient,
+    url: str,
+    headers: dict[str, str],
+    max_bytes: int,
+    max_redirects: int,
+    limiter: HostLimiter | None,
+    guard: Guard | None,
+) -> Response:
+    request = client.build_request("GET", url, headers=headers)
+    moved_to: str | None = None
+    permanent = True  # still on a chain of permanent redirects from the start
+    for _hop in range(max_redirects + 1):
+        target = str(request.url)
+        if request.url.scheme not in ("http", "https"):
+            raise FetchError(f"redirect to a non-http(s) URL refused: {target[:200]}")
+        if guard:
+            await check_address(target, guard)
+        async with limiter.slot(target) if limiter else _no_slot():
+            resp = await client.send(request, stream=True, follow_redirects=False)
+            try:
+                if guard:
+                    _check_peer(resp, target, guard)
+                if resp.next_request is not None and resp.is_redirect:
+                    permanent = permanent and resp.status_code in PERMANENT
+                    if permanent:
+                        moved_to = str(resp.next_request.url)
+                    request = resp.next_request
+                    continue
+                return await _read(resp, max_bytes, moved_to)
+            finally:
+                await resp.aclose()
+    raise FetchError(
+        f"too many redirects (a loop, or a chain longer than {max_redirects})",
+        hint="raise defaults.max_redirects if the chain is legitimate",
+    )
+
+
+@asynccontextmanager
+async def _no_slot() -> AsyncIterator[None]:
+    yield
+
+
+def _check_peer(resp: httpx.Response, url: str, guard: Guard) -> None:
+    """Refuse what the connection actually reached (DNS may have changed since the check)."""
+    stream = resp.extensions.get("network_stream")
+    peer = stream.get_extra_info("server_addr") if stream is not None else None
+    if not peer:
+        return
+    try:
+        ip = ipaddress.ip_address(str(peer[0]).split("%")[0])
+    except ValueError:
+        return
+    reason = guard(ip)
+    if reason:
+        raise FetchError(f"refused {url}: it connected to {reason} ({ip})")
+
+
+async def _read(resp: httpx.Response, max_bytes: int, moved_to: str | None) -> Response:
+    if resp.status_code == 304:
+        return Response(
+            str(resp.url), 304, headers=_headers(resp), not_modified=True, moved_to=moved_to
+        )
+    if resp.status_code >= 400:
+        retry_after = None
+        if resp.status_code in (429, 503):
+            retry_after = parse_retry_after(resp.headers.get("retry-after"))
+        hint = ""
+        if resp.status_code == 410:
+            hint = "the server says the feed is gone for good; find its new address"
+        raise FetchError(
+            f"HTTP {resp.status_code} {resp.reason_phrase}".strip(),
+            status=resp.status_code,
+            hint=hint,
+            retry_after=retry_after,
+        )
+    chunks = []
+    size = 0
+    async for chunk in resp.aiter_bytes():
+        size += len(chunk)
+        if size > max_bytes:
+            raise FetchError(
+                f"response larger than {max_bytes:,} bytes (cut)",
+                status=resp.status_code,
+                hint="raise defaults.max_bytes if this source is legitimate",
+            )
+        chunks.append(chunk)
+    return Response(
+        str(resp.url), resp.status_code, b"".join(chunks), _headers(resp), moved_to=moved_to
+    )
+
+
+def _headers(resp: httpx.Response) -> dict[str, str]:
+    return {k.lower(): v for k, v in resp.headers.items()}

@@ -1,0 +1,267 @@
+"""The outbox's rows: deliveries (a hit to a channel) and messages (digests, health alerts).
+
+A source's health lives here too: a change of health is recorded with its alerts.
+
+Statuses: pending -> sent | failed (retried at next_attempt_at) -> ... -> dead; merged (a
+later copy of a story already alerted on that channel); digested (carried by a digest
+message, sent with it). A row is marked sent only after the send succeeded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from watcher.errors import StorageError
+from watcher.model import Hit, Message
+from watcher.store.base import StoreBase, hit_from_row
+
+STATUSES = ("pending", "failed", "dead", "sent", "merged", "digested")
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """What a source's health is judged on, as stored."""
+
+    failures: int
+    first_poll_at: str | None
+    newest_item_at: str | None  # when its newest item was discovered
+    health: str  # the state last alerted: "ok", "failing" or "stale"
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One thing due on a channel: a hit's delivery, or a queued message."""
+
+    kind: str  # "hit", or a message's kind: "digest", "health"
+    id: int  # of the delivery or the message
+    attempts: int
+    created: str
+    hit: Hit | None = None
+    message: Message | None = None
+
+    @property
+    def table(self) -> str:
+        return "deliveries" if self.kind == "hit" else "messages"
+
+
+class OutboxStore(StoreBase):
+    def due_work(self, channel: str, now: str, *, hits: bool, limit: int) -> list[Outgoing]:
+        """What `channel` should send at `now`, oldest first; its hits only when `hits`."""
+        work = []
+        if hits:
+            for row in self._query(
+                f"""SELECT d.id AS delivery_id, d.attempts, d.created AS delivery_created,
+                          {self.hit_columns()}
+                   FROM deliveries d JOIN hits h ON h.id = d.hit_id
+                   JOIN items i ON i.id = h.item_id
+                   WHERE d.channel = ? AND d.status IN ('pending', 'failed')
+                     AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?)
+                   ORDER BY d.id LIMIT ?""",
+                [channel, now, limit],
+            ):
+                work.append(
+                    Outgoing(
+                        "hit",
+                        row["delivery_id"],
+                        row["attempts"],
+                        row["delivery_created"],
+                        hit=hit_from_row(row),
+                    )
+                )
+        for row in self._query(
+            """SELECT * FROM messages WHERE channel = ? AND status IN ('pending', 'failed')
+                 AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY id LIMIT ?""",
+            [channel, now, limit],
+        ):
+            message = Message(row["title"], row["body"], row["body_format"])
+            work.append(
+                Outgoing(row["kind"], row["id"], row["attempts"], row["created"], None, message)
+            )
+        return sorted(work, key=lambda w: (w.created, w.table, w.id))
+
+    def mark_sent(self, work: Outgoing, at: str) -> None:
+        """A send succeeded: the row (and the hits a digest carried) are sent."""
+        with self.writing("the outcome of a send"):
+            self._execute(
+                f"UPDATE {work.table} SET status = 'sent', attempts = attempts + 1, "
+                "last_error = NULL, next_attempt_at = NULL, updated = ?, sent_at = ? WHERE id = ?",
+                [at, at, work.id],
+            )
+            if work.table == "messages":
+                self._execute(
+                    "UPDATE deliveries SET status = 'sent', updated = ?, sent_at = ? "
+                    "WHERE message_id = ? AND status = 'digested'",
+                    [at, at, work.id],
+                )
+
+    def mark_failed(self, work: Outgoing, error: str, retry_at: str | None, at: str) -> None:
+        """A send failed: retried at `retry_at`, or dead when that is None."""
+        with self.writing("the outcome of a send"):
+            self._execute(
+                f"UPDATE {work.table} SET status = ?, attempts = ?, last_error = ?, "
+                "next_attempt_at = ?, updated = ? WHERE id = ?",
+                [
+                    "failed" if retry_at else "dead",
+                    work.attempts + 1,
+                    error[:1000],
+                    retry_at,
+                    at,
+                    work.id,
+                ],
+            )
+
+    # -- source health ---------------------------------------------------------------------------
+
+    def source_health(self, name: str) -> SourceHealth | None:
+        """What the source's health is judged on, or None if it was never polled."""
+        rows = self._query(
+            """SELECT failures, first_poll_at, health, last_error,
+                      (SELECT MAX(discovered) FROM items WHERE source = s.name) AS newest
+               FROM sources s WHERE name = ?""",
+            [name],
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return SourceHealth(
+            r["failures"], r["first_poll_at"], r["newest"], r["health"], r["last_error"]
+        )
+
+    def change_health(
+        self, name: str, state: str, at: str, alerts: list[tuple[str, str, str, Message]]
+    ) -> None:
+        """Record a source's new health and queue its alerts (channel, kind, subject, message)."""
+        with self.writing("a source's health"):
+            self._execute(
+                "UPDATE sources SET health = ?, health_since = ? WHERE name = ?", [state, at, name]
+            )
+            for channel, kind, subject, message in alerts:
+                self.enqueue_message(channel, kind, subject, message, at)
+
+    def enqueue_message(
+        self, channel: str, kind: str, subject: str, message: Message, at: str
+    ) -> int:
+        """Queue a message that is not one hit (inside the caller's transaction); returns its id."""
+        cur = self._execute(
+            "INSERT INTO messages (channel, kind, subject, title, body, body_format, created, "
+            "updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [channel, kind, subject, message.title, message.body, message.body_format, at, at],
+        )
+        return int(cur.lastrowid or 0)
+
+    # -- digests ---------------------------------------------------------------------------------
+
+    def digest_slot(self, channel: str) -> str | None:
+        """The last digest slot recorded for `channel` (None: never seen)."""
+        value = self._value("SELECT last_slot FROM digest_state WHERE channel = ?", [channel])
+        return str(value) if value is not None else None
+
+    def set_digest_slot(self, channel: str, slot: str) -> None:
+        self._execute(
+            "INSERT OR REPLACE INTO digest_state (channel, last_slot) VALUES (?, ?)",
+            [channel, slot],
+        )
+
+    def digest_hits(self, channel: str) -> list[tuple[int, Hit]]:
+        """The pending deliveries of a digest channel: (delivery id, hit), newest first."""
+        rows = self._query(
+            f"""SELECT d.id AS delivery_id, {self.hit_columns()}
+               FROM deliveries d JOIN hits h ON h.id = d.hit_id JOIN items i ON i.id = h.item_id
+               WHERE d.channel = ? AND d.status = 'pending'
+               ORDER BY published DESC, h.id DESC""",
+            [channel],
+        )
+        return [(r["delivery_id"], hit_from_row(r)) for r in rows]
+
+    def set_message(self, message_id: int, message: Message) -> None:
+        self._execute(
+            "UPDATE messages SET title = ?, body = ?, body_format = ? WHERE id = ?",
+            [message.title, message.body, message.body_format, message_id],
+        )
+
+    def mark_digested(self, delivery_ids: list[int], message_id: int, at: str) -> None:
+        """These deliveries wait in digest `message_id` (inside the caller's transaction)."""
+        for i in range(0, len(delivery_ids), 500):
+            chunk = delivery_ids[i : i + 500]
+            self._execute(
+                f"UPDATE deliveries SET status = 'digested', message_id = ?, updated = ? "
+                f"WHERE id IN ({','.join('?' * len(chunk))})",
+                [message_id, at, *chunk],
+            )
+
+    # -- what users see and do -------------------------------------------------------------------
+
+    def list_deliveries(
+        self, *, status: str | None = None, channel: str | None = None, limit: int | None = 100
+    ) -> list[dict[str, Any]]:
+        """Deliveries and messages, newest first, optionally of one status and channel."""
+        where, args = [], []
+        if status:
+            where.append("status = ?")
+            args.append(status)
+        if channel:
+            where.append("channel = ?")
+            args.append(channel)
+        sql = f"""SELECT * FROM (
+              SELECT 'hit' AS kind, d.id, d.channel, d.status, d.attempts,
+                     d.next_attempt_at AS next_attempt, d.created, d.sent_at, h.id AS hit_id,
+                     h.story_id AS story, h.entity, i.source, i.title, d.message_id AS digest,
+                     d.last_error AS error
+              FROM deliveries d JOIN hits h ON h.id = d.hit_id JOIN items i ON i.id = h.item_id
+              UNION ALL
+              SELECT m.kind, m.id, m.channel, m.status, m.attempts, m.next_attempt_at, m.created,
+                     m.sent_at, NULL, NULL, NULL, NULL, m.subject, NULL, m.last_error
+              FROM messages m)
+            {"WHERE " + " AND ".join(where) if where else ""}
+            ORDER BY created DESC, id DESC"""
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        with schema_errors():
+            return self._query(sql, args)
+
+    def retry_deliveries(self, *, dead: bool = False, channel: str | None = None) -> int:
+        """Make failed deliveries due now (and dead ones pending again with `dead`); a count."""
+        count = 0
+        only = " AND channel = ?" if channel else ""
+        extra = [channel] if channel else []
+        with self.writing("re-queued deliveries"):
+            for table in ("deliveries", "messages"):
+                cur = self._execute(
+                    f"UPDATE {table} SET next_attempt_at = NULL WHERE status = 'failed'{only}",
+                    extra,
+                )
+                count += cur.rowcount
+                if dead:
+                    cur = self._execute(
+                        f"UPDATE {table} SET status = 'pending', attempts = 0, "
+                        f"next_attempt_at = NULL WHERE status = 'dead'{only}",
+                        extra,
+                    )
+                    count += cur.rowcount
+        return count
+
+    def delivery_counts(self) -> dict[tuple[str, str], int]:
+        """Deliveries by (channel, status)."""
+        rows = self._execute(
+            "SELECT channel, status, COUNT(*) FROM deliveries GROUP BY channel, status"
+        ).fetchall()
+        return {(channel, status): n for channel, status, n in rows}
+
+
+@contextlib.contextmanager
+def schema_errors() -> Iterator[None]:
+    """A database not yet upgraded to the outbox and stories, read read-only: say what to do."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if any(name in str(exc) for name in ("messages", "next_attempt_at", "story_id")):
+            raise StorageError(
+                "this database was written by an older regwatch (no delivery outbox or stories)",
+                hint="run `regwatch poll` once (or restart the daemon): it upgrades the database",
+            ) from None
+        raise

@@ -1,0 +1,189 @@
+"""What a poll writes: a source's state, its new items, their hits, stories and deliveries.
+
+A poll's writes for one source go in one transaction (`save_poll`), so a crash or a full
+disk never leaves a hit without its deliveries or an item half-stored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from watcher.model import Item, Mention, SourceState
+from watcher.store.stories import StoryStore
+from watcher.timeparse import now_iso
+
+
+class PollStore(StoryStore):
+    def source_state(self, name: str, url: str) -> SourceState:
+        """The stored state of a source, or a fresh one if it was never polled."""
+        rows = self._query("SELECT * FROM sources WHERE name = ?", [name])
+        if not rows:
+            return SourceState(name=name, url=url)
+        r = rows[0]
+        return SourceState(
+            name=name,
+            url=r["url"],
+            etag=r["etag"],
+            last_modified=r["last_modified"],
+            body_hash=r["body_hash"],
+            first_poll_at=r["first_poll_at"],
+            failures=r["failures"],
+            next_poll_at=r.get("next_poll_at"),
+            moved_to=r.get("moved_to"),
+            gone_at=r.get("gone_at"),
+        )
+
+    def record_source(
+        self,
+        state: SourceState,
+        *,
+        status: str,
+        http_status: int | None,
+        error: str | None = None,
+        at: str | None = None,
+    ) -> None:
+        """Upsert a source's state after a poll (`error` set means the poll failed)."""
+        at = at or now_iso()
+        ok = error is None
+        row: dict[str, Any] = {
+            "name": state.name,
+            "url": state.url,
+            "last_poll_at": at,
+            "last_status": status,
+            "http_status": http_status,
+            "last_error": error,
+            "failures": 0 if ok else state.failures + 1,
+            "next_poll_at": state.next_poll_at,
+            "moved_to": state.moved_to,
+            "gone_at": state.gone_at,
+        }
+        if ok:
+            row.update(
+                etag=state.etag,
+                last_modified=state.last_modified,
+                body_hash=state.body_hash,
+                last_success_at=at,
+                first_poll_at=state.first_poll_at or at,
+            )
+        with self.writing(f"the state of source {state.name!r}"):
+            self.db.table("sources").upsert(row, pk="name")
+
+    def new_keys(self, source: str, keys: Iterable[str]) -> list[str]:
+        """Those of `keys` not stored yet for `source`, in order, once each."""
+        keys = list(dict.fromkeys(keys))
+        seen: set[str] = set()
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            seen.update(
+                r[0]
+                for r in self._execute(
+                    f"SELECT key FROM items WHERE source = ? AND key IN ({marks})", [source, *chunk]
+                ).fetchall()
+            )
+        return [k for k in keys if k not in seen]
+
+    def save_poll(
+        self,
+        state: SourceState,
+        items: list[Item],
+        found: list[tuple[Item, Mention]],
+        channels_for: Callable[[Mention], list[str]],
+        *,
+        alert: bool,
+        http_status: int | None,
+        story_window: float = 48 * 3600.0,
+    ) -> list[int]:
+        """Store a poll's new items, hits, deliveries and source state in one transaction.
+
+        Returns the new hit ids. `channels_for(mention)` names the channels that get a
+        delivery for a hit (routing); with `alert` false (a new source's first poll) none is
+        created. Each hit joins a story; a channel that already has a delivery for the story
+        and entity gets a 'merged' one (recorded, not sent).
+        """
+        at = now_iso()
+        hit_ids: list[int] = []
+        with self.writing(f"the poll of source {state.name!r}"):
+            ids: dict[str, int] = {}
+            for item in items:
+                cur = self._execute(
+                    "INSERT OR IGNORE INTO items (source, key, title, link, published, discovered, "
+                    "text, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        state.name,
+                        item.key,
+                        item.title,
+                        item.link,
+                        item.published,
+                        at,
+                        item.text,
+                        json.dumps(item.extra or {}, ensure_ascii=False),
+                    ],
+                )
+                if cur.rowcount:
+                    ids[item.key] = int(cur.lastrowid or 0)
+            stories: dict[str, int] = {}
+            for item, mention in found:
+                if item.key not in ids:
+                    continue
+                if item.key not in stories:
+                    stories[item.key] = self.assign_story(item, at, story_window)
+                story = stories[item.key]
+                hit_id = self.insert_hit(ids[item.key], mention, at, alerted=alert, story=story)
+                hit_ids.append(hit_id)
+                if alert:
+                    for channel in channels_for(mention):
+                        seen = self.story_delivered(channel, story, mention.entity)
+                        self._execute(
+                            "INSERT INTO deliveries (hit_id, channel, status, created, updated) "
+                            "VALUES (?, ?, ?, ?, ?)",
+                            [hit_id, channel, "merged" if seen else "pending", at, at],
+                        )
+            self.record_source(state, status="ok", http_status=http_status, at=at)
+        return hit_ids
+
+    def insert_hit(
+        self,
+        item_id: int,
+        m: Mention,
+        at: str,
+        *,
+        alerted: bool,
+        retroactive: bool = False,
+        story: int | None = None,
+    ) -> int:
+        """Insert one hit row (inside the caller's transaction); returns its id."""
+        cur = self._execute(
+            'INSERT INTO hits (item_id, entity, matched, field, start, "end", snippet, created, '
+            "alerted, topics, alias, kind, confirmed_by, marked, retroactive, story_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                item_id,
+                m.entity,
+                m.matched,
+                m.field,
+                m.start,
+                m.end,
+                m.snippet,
+                at,
+                int(alerted),
+                json.dumps(list(m.topics)),
+                m.alias,
+                m.kind,
+                m.confirmed_by,
+                m.marked,
+                int(retroactive),
+                story,
+            ],
+        )
+        return int(cur.lastrowid or 0)
+
+    def add_deliveries(self, hit_id: int, channels: Iterable[str], at: str) -> None:
+        """Pending deliveries of one hit to these channels (inside the caller's transaction)."""
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO deliveries (hit_id, channel, status, created, updated) "
+            "VALUES (?, ?, 'pending', ?, ?)",
+            [(hit_id, channel, at, at) for channel in channels],
+        )

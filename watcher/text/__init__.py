@@ -1,0 +1,1 @@
+"""Text as regwatch reads it: feed HTML cleaned to text (clean.py), folded for matching (fold.py)."""
