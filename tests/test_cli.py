@@ -1,4 +1,4 @@
-"""Every command explains itself: --help with an example, and a row in the README."""
+"""Every command explains itself: --help with an example, and a row and a section in docs/cli.md."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from watcher.cli import cli
 
-README = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+CLI_DOC = Path(__file__).parents[1] / "docs" / "cli.md"
+CLI_LINES = CLI_DOC.read_text(encoding="utf-8").splitlines()
 
 
 def commands(group: click.Group, prefix: tuple[str, ...] = ()):
@@ -21,11 +22,16 @@ def commands(group: click.Group, prefix: tuple[str, ...] = ()):
 
 
 @pytest.mark.parametrize("path", list(commands(cli)), ids=" ".join)
-def test_every_command_has_help_with_an_example_and_a_readme_row(path):
+def test_every_command_has_help_with_an_example_and_a_row_in_the_cli_doc(path):
     result = CliRunner().invoke(cli, [*path, "--help"])
     assert result.exit_code == 0
     assert "Example" in result.output
-    assert f"| `regwatch {' '.join(path)}" in README
+    name = f"regwatch {' '.join(path)}"
+    assert any(line.startswith(f"| `{name}`") for line in CLI_LINES), (
+        f"docs/cli.md: no row for {name!r} in the table of commands (a line starting "
+        f"with '| `{name}`')"
+    )
+    assert f"## `{name}`" in CLI_LINES, f"docs/cli.md: no section '## `{name}`'"
 
 
 def test_version_and_python_dash_m():
