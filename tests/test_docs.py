@@ -19,23 +19,12 @@ def accepted_keys() -> dict[str, set[str]]:
 
     The one place that knows where the loader keeps its key specs.
     """
-    from watcher import config
+    from watcher.config.schema import TABLES, TOP
 
-    nested = {"sources.selectors": config.SELECTORS}
-    tables = {
-        "storage": config.STORAGE,
-        "http": config.HTTP,
-        "defaults": config.DEFAULTS,
-        "sources": config.SOURCE,
-        "entities": config.ENTITY,
-        "topics": config.TOPIC,
-        "channels": config.CHANNEL,
-        "delivery": config.DELIVERY,
-    }
     # Every top-level table the loader accepts must have its spec here.
-    missing = set(config.TOP) - set(tables)
-    assert not missing, f"accepted_keys() has no key spec for top-level tables {sorted(missing)}"
-    return {name: set(spec) for name, spec in {**tables, **nested}.items()}
+    missing = set(TOP) - set(TABLES)
+    assert not missing, f"the loader has no key spec for top-level tables {sorted(missing)}"
+    return {name: set(spec) for name, spec in TABLES.items()}
 
 
 _FENCE = re.compile(r"^\s*(```|~~~)")

@@ -22,6 +22,7 @@ from watcher.store import STATUSES
 
 
 @cli.group(invoke_without_command=True)
+@config_option
 @click.option(
     "--status",
     type=click.Choice(STATUSES),
@@ -61,6 +62,7 @@ def deliveries(
 
 
 @deliveries.command("retry")
+@config_option
 @click.option("--dead", is_flag=True, help="Also re-queue dead deliveries (attempts start again).")
 @click.option("--channel", help="Only deliveries to this channel.")
 @click.pass_context

@@ -12,6 +12,7 @@ from watcher.cli.progress import progress
 
 
 @cli.command()
+@config_option
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
@@ -37,6 +38,7 @@ def status(ctx: click.Context, fmt: str) -> None:
 
 
 @cli.command()
+@config_option
 @click.pass_context
 @reports_errors
 def vacuum(ctx: click.Context) -> None:
