@@ -200,12 +200,7 @@ class Poller:
         self, source: Source, state: SourceState, new: list[Item], http_status: int
     ) -> PollResult:
         """Clean and match the new items, then store them with their hits and deliveries."""
-        found: list[tuple[Item, Mention]] = []
-        for item in new:
-            item.text = html_to_text(item.html)
-            if item.full_text and item.full_text not in item.text:
-                item.text = f"{item.text}\n{item.full_text}" if item.text else item.full_text
-            found += [(item, m) for m in self.matcher.match(item.title, item.text)]
+        found = clean_and_match(new, self.matcher)
         alert = state.first_poll_at is not None or source.alert_first_poll
         hit_ids = self.store.save_poll(
             state,
@@ -246,6 +241,17 @@ class Poller:
             return result
 
         return list(await asyncio.gather(*(one(s) for s in chosen)))
+
+
+def clean_and_match(items: list[Item], matcher: Matcher) -> list[tuple[Item, Mention]]:
+    """Fill each item's text (its HTML cleaned, plus any full text) and match it."""
+    found: list[tuple[Item, Mention]] = []
+    for item in items:
+        item.text = html_to_text(item.html)
+        if item.full_text and item.full_text not in item.text:
+            item.text = f"{item.text}\n{item.full_text}" if item.text else item.full_text
+        found += [(item, m) for m in matcher.match(item.title, item.text)]
+    return found
 
 
 def _now() -> datetime:
