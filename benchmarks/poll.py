@@ -461,12 +461,17 @@ def report(args: argparse.Namespace, farm: FarmProcess, folder: Path, venv: Path
     print()
     cold, warm = runs[0], runs[1]
     new = summary(cold).get("new", 0)
+    expected = args.feeds * args.items
+    if new != expected or summary(cold).get("failed"):
+        print(f"WARNING: regwatch's cold poll stored {new} new items, not {expected}, or failed")
+    for run in [r for r in runs if "warm" in r.label]:
+        if run.farm["not_modified"] != args.feeds:
+            print(f"WARNING: {run.label}: {run.farm['not_modified']} answers 304, not {args.feeds}")
     if new:
         print(f"regwatch cold: {cold.cpu / new * 1000:.3f} ms CPU per new item ({new} items)")
     if venv is not None:
         r2e_cold, r2e_warm = runs[2], runs[3]
         mails = r2e_cold.farm["mails"]
-        expected = args.feeds * args.items
         if mails:
             print(
                 f"rss2email cold: {r2e_cold.cpu / mails * 1000:.3f} ms CPU per mail ({mails} mails)"
