@@ -13,7 +13,8 @@ If-None-Match; plus an SMTP sink on loopback that counts what it receives.
 
 Runs, each a fresh command measured from outside, start-up and imports included:
 
-- regwatch cold: `python -m watcher --config CFG --log-level error poll` on a new database
+- regwatch cold: `python -m watcher --config CFG --log-level error poll`, run from the root
+  of the checkout this script is in (so that checkout's watcher/ is measured), on a new database
   (every item new), with 300 [[sources]], the entities Microsoft, OpenAI, Mistral AI (and
   --entities K - 3 synthetic ones, whose aliases never occur in full in the text),
   `concurrency = 50`, `timeout = "60s"`, no channels (nothing to send).
@@ -71,6 +72,7 @@ from typing import IO, Any
 from farm import item_html  # benchmarks/farm.py: this script's folder is on sys.path
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 OUT = HERE / "out"
 R2E_VERSION = "3.14"
 ENTITIES = ("Microsoft", "OpenAI", "Mistral AI")
@@ -268,7 +270,8 @@ def regwatch_config(folder: Path, farm: FarmProcess, feeds: int, entities: int, 
 
 def regwatch(config: Path, label: str, folder: Path, farm: FarmProcess) -> Run:
     cmd = [sys.executable, "-m", "watcher", "--config", str(config), "--log-level", "error"]
-    run = measure(label, cmd + ["poll"], folder, farm)
+    # From the checkout's root, so `-m watcher` is this checkout's, whatever the venv points at.
+    run = measure(label, cmd + ["poll"], folder, farm, cwd=ROOT)
     if run.returncode != 0:
         raise SystemExit(f"{label}: exit {run.returncode}\n{run.stderr[-3000:]}")
     return run
@@ -491,7 +494,7 @@ def report(args: argparse.Namespace, farm: FarmProcess, folder: Path, venv: Path
         cmd = [sys.executable, "-m", "cProfile", "-o", args.profile, "-m", "watcher"]
         cmd += ["--config", str(profiled), "--log-level", "error", "poll"]
         farm.ask("extra 0")
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
         print(f"cold poll profiled (fresh database, not timed): {args.profile}")
 
 
