@@ -21,12 +21,14 @@ class Item:
     title: str
     link: str | None
     published: str | None  # ISO 8601 UTC, or None when the source gave no date
-    html: str = ""
-    text: str = ""
+    # The bodies stay out of repr(): Python formats the repr of a coroutine's result when
+    # asyncio.run() restores its SIGINT handler, and a poll's items made that 230 MB.
+    html: str = field(default="", repr=False)
+    text: str = field(default="", repr=False)
     # What the kind knows beyond title and link, stored as JSON in items.extra; the press
     # corner sets "reference" (IP/24/1234, used to cluster stories), "type" and "language".
     extra: dict[str, str] = field(default_factory=dict)
-    full_text: str = ""  # main text of the linked page, when the source has full_text = true
+    full_text: str = field(default="", repr=False)  # the linked page's, with full_text = true
 
 
 @dataclass(frozen=True)
@@ -146,8 +148,8 @@ class PollResult:
     source: str
     status: str  # "ok", "not modified", "unchanged", "deferred", "gone", "error"
     new_items: int = 0
-    hits: list[tuple[Item, Mention]] = field(default_factory=list)
-    hit_ids: list[int] = field(default_factory=list)
+    hits: list[tuple[Item, Mention]] = field(default_factory=list, repr=False)
+    hit_ids: list[int] = field(default_factory=list, repr=False)
     alerted: bool = True
     error: str | None = None
     http_status: int | None = None

@@ -25,7 +25,7 @@ from watcher.timeparse import utcnow
 class CycleResult:
     """What a cycle did: each source's poll, and the sends it waited for."""
 
-    polls: list[PollResult] = field(default_factory=list)
+    polls: list[PollResult] = field(default_factory=list, repr=False)  # see model.Item
     health_changes: int = 0
     sent: int = 0
     failed: int = 0
