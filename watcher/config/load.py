@@ -6,6 +6,7 @@ Every mistake is reported as one ConfigError naming the file, the key path
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tomllib
@@ -16,6 +17,7 @@ from watcher.config.model import (
     FORMATS,
     KINDS,
     MAX_INTERVAL,
+    Account,
     Channel,
     Config,
     Defaults,
@@ -24,8 +26,10 @@ from watcher.config.model import (
     Selectors,
     Source,
     Topic,
+    Web,
 )
 from watcher.config.schema import (
+    ACCOUNT,
     CHANNEL,
     DEFAULTS,
     DELIVERY,
@@ -36,6 +40,7 @@ from watcher.config.schema import (
     STORAGE,
     TOP,
     TOPIC,
+    WEB,
     Checker,
     did_you_mean,
 )
@@ -92,7 +97,7 @@ def parse_config(
     )
     retention = {
         key: check.duration(storage[key], f"storage.{key}", 0.0) if key in storage else None
-        for key in ("retention", "retention_hits")
+        for key in ("retention", "retention_hits", "retention_evidence")
     }
     http = check.table(raw.get("http", {}), HTTP, "http.")
     return Config(
@@ -106,8 +111,11 @@ def parse_config(
         delivery=_delivery(raw.get("delivery", {}), check),
         retention=retention["retention"],
         retention_hits=retention["retention_hits"],
+        retention_evidence=retention["retention_evidence"],
         http_listen=parse_listen(http["listen"], check) if "listen" in http else None,
+        web=_web(raw.get("web", {}), check),
         notes=tuple(notes),
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )
 
 
@@ -171,6 +179,7 @@ def _source(
         language=s.get("language", "en").lower(),
         document_types=tuple(t.upper() for t in s.get("document_types", ())),
         full_text=s.get("full_text", False),
+        archive_links=s.get("archive_links", False),
         allow_private=s.get("allow_private", defaults.allow_private),
         stale_after=check.duration(s.get("stale_after"), at + "stale_after", 0) or None,
     )
@@ -338,3 +347,41 @@ def parse_listen(text: str, check: Checker) -> tuple[str, int]:
             "http.listen", f"{text!r} is not HOST:PORT", hint='write e.g. "127.0.0.1:9187"'
         )
     return host, int(port)
+
+
+ANONYMOUS = ("read", "none")
+_HASH = re.compile(r"^pbkdf2_sha256\$\d+\$[^$]+\$[^$]+$")
+
+
+def _web(w: dict[str, Any], check: Checker) -> Web:
+    """The [web] table: base_url, anonymous access and the [[web.accounts]] who may review."""
+    check.table(w, WEB, "web.")
+    base_url = w.get("base_url")
+    if base_url is not None and not re.match(r"^https?://[^/\s]+", base_url, re.I):
+        raise check.fail(
+            "web.base_url",
+            f"{base_url!r} is not an http:// or https:// URL",
+            hint='the address people open the web view at, e.g. "https://regwatch.example.org"',
+        )
+    anonymous = w.get("anonymous", "read")
+    if anonymous not in ANONYMOUS:
+        raise check.fail(
+            "web.anonymous", f"{anonymous!r} is not one of {', '.join(map(repr, ANONYMOUS))}"
+        )
+    accounts = []
+    for i, a in enumerate(w.get("accounts", [])):
+        at = f"web.accounts[{i}]."
+        check.table(a, ACCOUNT, at)
+        if not _HASH.match(a["password_hash"]):
+            raise check.fail(
+                at + "password_hash",
+                "not a password hash (pbkdf2_sha256$...)",
+                hint="paste what `regwatch web-password` prints; never the password itself",
+            )
+        accounts.append(Account(a["name"], a["password_hash"]))
+    check.unique([a.name for a in accounts], "web.accounts")
+    return Web(
+        base_url=base_url.rstrip("/") if base_url else None,
+        anonymous=anonymous,
+        accounts=tuple(accounts),
+    )

@@ -31,6 +31,10 @@ _LATER_COLUMNS = {
     "marked": "NULL",
     "retroactive": "0",
     "unmatched_at": "NULL",
+    "review_status": "'new'",
+    "reviewed_by": "NULL",
+    "reviewed_at": "NULL",
+    "review_note": "NULL",
 }
 
 
@@ -173,6 +177,10 @@ def hit_from_row(row: dict[str, Any]) -> Hit:
         alerted=bool(row["alerted"]),
         retroactive=bool(row["retroactive"]),
         unmatched_at=row["unmatched_at"],
+        status=row["review_status"] or "new",
+        reviewed_by=row["reviewed_by"],
+        reviewed_at=row["reviewed_at"],
+        note=row["review_note"],
         match=row.get("match"),
         rank=row.get("rank"),
     )
