@@ -110,6 +110,7 @@ class Hit:
     reviewed_by: str | None = None
     reviewed_at: str | None = None
     note: str | None = None
+    item_key: str | None = None  # the item's key in its source (GUID, link or content hash)
     match: str | None = None  # with a full-text search: the item's words that matched
     rank: float | None = None  # ... and its relevance (lower is better)
 

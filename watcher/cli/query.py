@@ -15,6 +15,7 @@ from watcher.cli.base import (
     reports_errors,
     since,
 )
+from watcher.model import REVIEW_STATUSES
 from watcher.output import FORMATS, HIT_FORMATS, chart, period_table, render
 from watcher.store import Store
 from watcher.store.queries import GROUPS
@@ -36,6 +37,9 @@ from watcher.timeparse import EVERY
     "Ranks by relevance, then date.",
 )
 @click.option("--topic", "-t", help="Only hits whose item has this topic.")
+@click.option(
+    "--status", type=click.Choice(REVIEW_STATUSES), help="Only hits with this review status."
+)
 @click.option("--limit", "-n", default=50, show_default=True, help="At most N hits (0: all).")
 @format_option(
     HIT_FORMATS, help="ndjson: one JSON object per line; atom: an Atom feed for a feed reader."
@@ -53,6 +57,7 @@ def hits(
     fmt: str,
     topic: str | None = None,
     stories: bool = False,
+    status: str | None = None,
 ) -> None:
     """List hits, newest first. Works while the daemon runs.
 
@@ -64,6 +69,7 @@ def hits(
       regwatch hits --search '"merger control" OR enquête*' --since 2024-02-01
       regwatch hits --entity "Mistral AI" --format atom > mistral.atom
       regwatch hits --stories
+      regwatch hits --status new --since 7d
     """
     hits = open_readonly(ctx).query_hits(
         entity=entity,
@@ -72,6 +78,7 @@ def hits(
         search=search,
         limit=None if stories else limit or None,
         topic=topic,
+        status=status,
     )
     if stories:
         rows = group_stories(hits, limit or None)
@@ -84,12 +91,20 @@ def hits(
         click.echo(render(rows, fmt, cols if fmt == "table" else None))
         return
     rows = [hit.row() for hit in hits]
-    cols = ["id", "story", "entity", "published", "source", "matched", "title", "link", "snippet"]
+    cols = [
+        *("id", "story", "entity", "published", "source", "status", "matched"),
+        *("title", "link", "snippet"),
+    ]
     if search:  # show where the query matched rather than where the entity did
-        cols = ["id", "entity", "published", "source", "title", "match"]
+        cols = ["id", "entity", "published", "source", "status", "title", "match"]
     title = "regwatch hits" + "".join(
         f" — {label} {value}"
-        for label, value in (("entity", entity), ("topic", topic), ("search", search))
+        for label, value in (
+            ("entity", entity),
+            ("topic", topic),
+            ("status", status),
+            ("search", search),
+        )
         if value
     )
     click.echo(render(rows, fmt, cols if fmt == "table" else None, title=title))

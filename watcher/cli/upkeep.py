@@ -62,7 +62,7 @@ def vacuum(ctx: click.Context, all_evidence: bool) -> None:
     if all_evidence and config.retention_evidence is None:
         raise click.UsageError(
             "--evidence prunes evidence older than [storage] retention_evidence, "
-            f"which {config.path} does not set (e.g. retention_evidence = \"365d\")"
+            f'which {config.path} does not set (e.g. retention_evidence = "365d")'
         )
     store = open_store(ctx)
     pruned = store.prune(

@@ -32,6 +32,7 @@ class QueryStore(StoreBase):
         search: str | None = None,
         limit: int | None = 50,
         topic: str | None = None,
+        status: str | None = None,
     ) -> list[Hit]:
         """Hits newest first, with their item's title, link, source and date.
 
@@ -53,6 +54,11 @@ class QueryStore(StoreBase):
                 "EXISTS (SELECT 1 FROM json_each(h.topics) t WHERE t.value = ? COLLATE NOCASE)"
             )
             args.append(topic)
+        if status:
+            # A database from before reviews (read read-only) has every hit `new`.
+            have = self.has_column("hits", "review_status")
+            where.append("h.review_status = ?" if have else "'new' = ?")
+            args.append(status)
         columns = self.hit_columns()
         cut = f" LIMIT {int(limit)}" if limit else ""
         if search:

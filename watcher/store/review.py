@@ -77,7 +77,8 @@ class ReviewStore(StoreBase):
         self, *, since: str | None = None, hit_id: int | None = None, limit: int | None = None
     ) -> list[Review]:
         """The review log, newest first: every change since `since`, or of one hit."""
-        where, args = [], []
+        where: list[str] = []
+        args: list[object] = []
         if since:
             where.append("at >= ?")
             args.append(since)
@@ -93,7 +94,15 @@ class ReviewStore(StoreBase):
             + (f" LIMIT {int(limit)}" if limit else "")
         )
         return [
-            Review(r["id"], r["hit_id"], r["at"], r["reviewer"], r["from_status"], r["to_status"], r["note"])
+            Review(
+                r["id"],
+                r["hit_id"],
+                r["at"],
+                r["reviewer"],
+                r["from_status"],
+                r["to_status"],
+                r["note"],
+            )
             for r in self._query(sql, args)
         ]
 
