@@ -269,25 +269,29 @@ def sources(ctx: click.Context, fmt: str) -> None:
 @click.pass_context
 @reports_errors
 def serve(ctx: click.Context, host: str, port: int) -> None:
-    """Explore the hits in a browser (Datasette), read-only.
+    """The web view: hits to read and review, evidence, trends and Datasette's tables.
 
-    Latest hits with facets and full-text search, canned queries, CSV/JSON export, an
-    Atom feed and trend charts. Listens on this machine only unless --host says otherwise:
-    to share it with a team, put it behind a reverse proxy with authentication.
-    Needs the web extra: pip install 'regwatch[web]'.
+    Reviewers sign in with the [[web.accounts]] of the config; without accounts it is
+    read-only. Listens on this machine only unless --host says otherwise: to share it with
+    a team, put it behind a reverse proxy with HTTPS. Needs the web extra:
+    pip install 'regwatch[web]'.
 
     Example: regwatch serve --port 8001   (then open http://127.0.0.1:8001/)
     """
     from watcher.web import is_loopback, make_datasette
     from watcher.web import serve as run_server
 
-    path = get_config(ctx).storage_path
-    make_datasette(path)  # fails early, with a hint, without the extra or the database
-    if not is_loopback(host):
+    config = get_config(ctx)
+    path, web = config.storage_path, config.web
+    make_datasette(path, web)  # fails early, with a hint, without the extra or the database
+    if not is_loopback(host) and web.anonymous == "read":
         click.echo(
             f"warning: listening on {host}: anyone who reaches it can read every hit; "
-            "put it behind a reverse proxy with authentication",
+            'set [web] anonymous = "none", or put it behind a proxy that authenticates',
             err=True,
         )
-    click.echo(f"regwatch web view of {path} (read-only): http://{host}:{port}/", err=True)
-    run_server(path, host, port)
+    mode = f"reviews by {len(web.accounts)} accounts" if web.accounts else "read-only"
+    if web.anonymous == "none":
+        mode += ", sign-in required"
+    click.echo(f"regwatch web view of {path} ({mode}): http://{host}:{port}/", err=True)
+    run_server(path, host, port, web)
