@@ -148,3 +148,52 @@ def test_concurrent_reviews_of_one_hit_from_two_processes_keep_both_log_rows(hit
     chain = list(reversed(log))
     assert chain[0].from_status == "new"
     assert all(b.from_status == a.to_status for a, b in zip(chain, chain[1:], strict=False))
+
+
+def test_alerts_link_to_the_hit_page_and_digests_mark_what_is_still_new(
+    feed_server, receiver, make_config, run_cli
+):
+    from conftest import rss
+
+    from watcher.alert.digest import render_digest
+    from watcher.config import load_config
+    from watcher.timeparse import utcnow
+
+    feed_server.routes["/eu.xml"] = {
+        "body": rss(
+            [
+                {"title": "Microsoft cloud probe", "link": "https://ec.example/1"},
+                {"title": "OpenAI inquiry", "link": "https://ec.example/2"},
+            ]
+        )
+    }
+    config = make_config(
+        extra=(
+            f'[[sources]]\nname = "eu"\nurl = "{feed_server.url("/eu.xml")}"\n'
+            "alert_first_poll = true\n"
+            f'[[channels]]\nname = "team"\nurl = "{receiver.json_url}"\n'
+            '[[channels]]\nname = "templated"\nurl = "' + receiver.json_url + '"\n'
+            'body = "$entity: $hit_url"\n'
+            '[web]\nbase_url = "https://regwatch.example.org/"\n'
+        )
+    )
+    assert run_cli(config, "poll").exit_code == 0
+    texts = receiver.texts()
+    assert len(texts) == 4
+    hits = json.loads(run_cli(config, "hits", "--format", "json").output)
+    for hit in hits:
+        url = f"https://regwatch.example.org/-/hits/{hit['id']}"
+        assert any(f"Review: {url}" in t for t in texts)
+        assert any(f"{hit['entity']}: {url}" in t for t in texts)
+
+    store = Store(config.parent / "regwatch.db")
+    first, second = sorted(h["id"] for h in hits)
+    store.review_hits([first], "dismissed", "bob")
+    channel = load_config(config).channels[0]
+    both = [store.get_hit(first), store.get_hit(second)]
+    digest = render_digest(both, {}, channel, utcnow(), 1, base_url="https://rw.example")
+    assert "2 hits, 1 new" in digest.title
+    lines = digest.body.splitlines()
+    assert any(line.startswith("- NEW ") for line in lines)
+    assert any(line.startswith("- dismissed by bob ") for line in lines)
+    assert f"review: https://rw.example/-/hits/{second}" in digest.body

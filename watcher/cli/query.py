@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import click
@@ -20,7 +21,7 @@ from watcher.output import FORMATS, HIT_FORMATS, chart, period_table, render
 from watcher.store import Store
 from watcher.store.queries import GROUPS
 from watcher.story import group_stories
-from watcher.timeparse import EVERY
+from watcher.timeparse import EVERY, human_duration, utcnow
 
 
 @cli.command()
@@ -165,7 +166,8 @@ def search(
 def stats(
     ctx: click.Context, since_: str, by: str, every: str, fmt: str, until: str | None = None
 ) -> None:
-    """Hit counts over time: a table and one sparkline row per entity (or source, topic).
+    """Hit counts over time: a table and one sparkline row per entity (or source, topic,
+    review status), then the review backlog: hits still new and the oldest one's age.
 
     JSON and CSV give the same counts as rows {period, entity, hits}.
 
@@ -173,8 +175,10 @@ def stats(
     Examples:
       regwatch stats --since 180d --by source --every month
       regwatch stats --since 2024-01-01 --until 2024-03-31 --every week --format csv
+      regwatch stats --by status --every month
     """
-    rows = open_readonly(ctx).hit_counts(
+    store = open_readonly(ctx)
+    rows = store.hit_counts(
         since=since(since_) or "", by=by, every=every, until=since(until, "--until")
     )
     if fmt != "table":
@@ -186,6 +190,20 @@ def stats(
     click.echo(render(period_table(rows, by), "table"))
     click.echo("")
     click.echo(chart(rows, by))
+    click.echo("")
+    click.echo(backlog_line(store.review_backlog()))
+
+
+def backlog_line(backlog: dict[str, Any]) -> str:
+    """ "review backlog: 3 new (oldest found 2d 4h ago), 1 reviewed, ..." for `stats`."""
+    counts = backlog["counts"]
+    text = f"review backlog: {counts.get('new', 0)} new"
+    oldest = backlog.get("oldest_new")
+    if oldest:
+        age = (utcnow() - datetime.fromisoformat(oldest)).total_seconds()
+        text += f" (oldest found {human_duration(age)} ago, {oldest[:16].replace('T', ' ')})"
+    others = [f"{counts.get(s, 0)} {s}" for s in REVIEW_STATUSES if s != "new"]
+    return text + ", " + ", ".join(others)
 
 
 @cli.command()
