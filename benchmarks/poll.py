@@ -4,7 +4,8 @@
 
 The feeds are served from a local HTTP server with ETags; the second poll should cost a
 conditional GET (304) per feed. A third poll serves new bodies without validators to
-time the "identical body, no parse" path, and a fourth adds one new item per feed.
+time the "identical body, no parse" path, and a fourth adds one new item per feed. Last,
+what the evidence of the hits costs in the database (bytes per hit).
 """
 
 from __future__ import annotations
@@ -136,6 +137,45 @@ def main() -> None:
     fourth, summary = timed_poll(config)
     print(f"fourth poll (one new item per feed):  {fourth:6.2f} s   {summary}")
     print("(each figure includes about 0.5 s of Python start-up and imports)")
+    print(evidence_figures(folder / "bench.db"))
+
+
+# The evidence's tables and their indexes (store/evidence.py, migration 070_evidence).
+EVIDENCE = (
+    "evidence_bodies",
+    "captures",
+    "hit_captures",
+    "hit_evidence",
+    "captures_sha256",
+    "hit_captures_capture",
+    "sqlite_autoindex_evidence_bodies_1",
+    "sqlite_autoindex_hit_captures_1",
+)
+
+
+def evidence_figures(db: Path) -> str:
+    """What keeping evidence costs: bytes on disk per hit (SQLite's dbstat, pages counted)."""
+    import sqlite3
+
+    from watcher.store import Store
+
+    store = Store(db, readonly=True)
+    t = store.evidence_totals()
+    store.close()
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    marks = ",".join("?" * len(EVIDENCE))
+    on_disk = conn.execute(
+        f"SELECT SUM(pgsize) FROM dbstat WHERE name IN ({marks})", EVIDENCE
+    ).fetchone()[0]
+    total = conn.execute("SELECT SUM(pgsize) FROM dbstat").fetchone()[0]
+    conn.close()
+    hits = max(t["hits"], 1)
+    return (
+        f"evidence: {t['hits']} hits, {t['captures']} captures, {t['bodies']} distinct bodies, "
+        f"{t['body_bytes'] / 1e6:.1f} MB as received, {t['stored_bytes'] / 1e6:.1f} MB "
+        f"compressed; its tables take {on_disk / 1e6:.1f} MB of the database's "
+        f"{total / 1e6:.1f} MB: {on_disk / hits:,.0f} bytes per hit"
+    )
 
 
 if __name__ == "__main__":
