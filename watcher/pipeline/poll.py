@@ -171,7 +171,7 @@ class Poller:
             await kind.enrich(new, self.fetch_page(), source)
         if new and source.full_text:
             await add_full_text(new, self.fetch_page(guard))
-        found = self._match(new)
+        found = clean_and_match(new, self.matcher)
         if found and source.archive_links:
             with_hits = list({id(item): item for item, _ in found}.values())
             await archive_links(with_hits, self.fetch_page(guard))
@@ -205,16 +205,6 @@ class Poller:
         for item in items:
             by_key.setdefault(item.key, item)
         return [by_key[k] for k in self.store.new_keys(source.name, by_key)]
-
-    def _match(self, new: list[Item]) -> list[tuple[Item, Mention]]:
-        """Clean the new items' text and match it: (item, mention) per hit."""
-        found: list[tuple[Item, Mention]] = []
-        for item in new:
-            item.text = html_to_text(item.html)
-            if item.full_text and item.full_text not in item.text:
-                item.text = f"{item.text}\n{item.full_text}" if item.text else item.full_text
-            found += [(item, m) for m in self.matcher.match(item.title, item.text)]
-        return found
 
     def _save(
         self,
@@ -267,6 +257,17 @@ class Poller:
             return result
 
         return list(await asyncio.gather(*(one(s) for s in chosen)))
+
+
+def clean_and_match(items: list[Item], matcher: Matcher) -> list[tuple[Item, Mention]]:
+    """Fill each item's text (its HTML cleaned, plus any full text) and match it."""
+    found: list[tuple[Item, Mention]] = []
+    for item in items:
+        item.text = html_to_text(item.html)
+        if item.full_text and item.full_text not in item.text:
+            item.text = f"{item.text}\n{item.full_text}" if item.text else item.full_text
+        found += [(item, m) for m in matcher.match(item.title, item.text)]
+    return found
 
 
 def _now() -> datetime:
