@@ -249,3 +249,56 @@ def test_pruned_evidence_says_when_and_why(farm, run_cli, tmp_path):
     assert result.exit_code == 1 and "was pruned on" in result.output and not out.exists()
     totals = Store(config.parent / "regwatch.db", readonly=True).evidence_totals()
     assert totals["captures"] == totals["bodies"] == 0
+
+
+def test_press_corner_keeps_the_api_answer_and_the_document(feed_server, make_config):
+    from test_sources import SEARCH, document
+
+    search = json.dumps(SEARCH)
+    doc = document("IP/24/1234", "<p>The deal between Microsoft and Mistral AI.</p>")
+    feed_server.routes["/api/search?language=en&pagesize=50&pagenumber=1"] = {
+        "body": search,
+        "ctype": "application/json",
+    }
+    feed_server.routes["/api/documents?reference=IP/24/1234&language=en"] = {
+        "body": doc,
+        "ctype": "application/json",
+    }
+    config = make_config(extra=source_toml("pc", feed_server.url("/api"), kind="presscorner"))
+    result = poll_once(config)["pc"]
+    store = Store(config.parent / "regwatch.db", readonly=True)
+    hit = next(h for h in result.hit_ids if store.get_hit(h).entity == "Microsoft")
+    held = store.evidence_of(hit)
+    assert [c.role for c in held.captures] == ["api", "document"]
+    api, document_capture = held.captures
+    assert store.evidence_body(api.sha256) == search.encode()
+    assert store.evidence_body(document_capture.sha256) == doc.encode()
+    assert document_capture.url.endswith("reference=IP/24/1234&language=en")
+
+
+def test_archive_links_keep_the_private_address_guard(feed_server, make_config, caplog):
+    feed_server.routes["/feed.xml"] = {"body": feed_body([("Microsoft deal", "/a1")], feed_server)}
+    feed_server.routes["/a1"] = {"body": ARTICLE_V1, "ctype": "text/html"}
+    config = make_config(
+        extra=source_toml("news", feed_server.url("/feed.xml"), archive_links=True)
+    )
+    (hit_id,) = poll_once(config)["news"].hit_ids
+    assert not feed_server.hits_on("/a1")  # a loopback link from a feed is refused
+    held = Store(config.parent / "regwatch.db", readonly=True).evidence_of(hit_id)
+    assert [c.role for c in held.captures] == ["feed"]
+    assert "a loopback address" in caplog.text
+
+
+def test_full_text_pages_are_kept_as_evidence_too(feed_server, make_config):
+    feed_server.routes["/feed.xml"] = {"body": feed_body([("Deal news", "/a1")], feed_server)}
+    feed_server.routes["/a1"] = {
+        "body": b"<article>Microsoft buys a stake.</article>",
+        "ctype": "text/html",
+    }
+    config = make_config(
+        extra=source_toml("news", feed_server.url("/feed.xml"), full_text=True, allow_private=True)
+    )
+    (hit_id,) = poll_once(config)["news"].hit_ids  # found in the article only
+    held = Store(config.parent / "regwatch.db", readonly=True).evidence_of(hit_id)
+    assert [c.role for c in held.captures] == ["feed", "article"]
+    assert len(feed_server.hits_on("/a1")) == 1  # fetched once, for text and evidence

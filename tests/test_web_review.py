@@ -243,3 +243,42 @@ def test_password_hashes_check_and_differ():
     assert not check_password("s3cret-pasS", stored)
     assert hash_password("s3cret-pass", iterations=1000) != stored  # salted
     assert not check_password("x", "not-a-hash")
+
+
+def test_feed_text_is_escaped_and_unsafe_links_are_not_links(make_config):
+
+    from watcher.model import Item, Mention, SourceState
+
+    config = make_config()
+    db = config.parent / "regwatch.db"
+    store = Store(db)
+    title = '<script>alert(1)</script> Microsoft <img src=x onerror="alert(2)">'
+    item = Item(key="k", title=title, link="javascript:alert(3)", published=None, text="x")
+    mention = Mention("Microsoft", "Microsoft", "title", 26, 35, title)
+    store.save_poll(
+        SourceState("evil", "https://e/"),
+        [item],
+        [(item, mention)],
+        lambda m: [],
+        alert=False,
+        http_status=200,
+    )
+    store.close()
+    for path in ("/-/hits", "/-/hits/1"):
+        html = Visitor(db, Web()).get(path).text
+        assert "<script>alert(1)" not in html and "<img src=x" not in html
+        assert "&lt;script&gt;" in html
+        assert 'href="javascript:' not in html
+
+
+def test_web_password_prints_a_hash_that_checks(run_cli, make_config):
+    result = run_cli(
+        make_config(), "web-password", "--name", "carol", input="s3cret-pass\ns3cret-pass\n"
+    )
+    assert result.exit_code == 0, result.output
+    stored = re.search(r'password_hash = "([^"]+)"', result.output).group(1)
+    assert '[[web.accounts]]\nname = "carol"' in result.output
+    assert "s3cret-pass" not in result.output.split("\n", 2)[-1]
+    assert check_password("s3cret-pass", stored) and not check_password("other", stored)
+    short = run_cli(make_config(), "web-password", input="short\nshort\n")
+    assert short.exit_code == 2
