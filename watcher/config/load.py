@@ -380,6 +380,12 @@ def _web(w: dict[str, Any], check: Checker) -> Web:
             )
         accounts.append(Account(a["name"], a["password_hash"]))
     check.unique([a.name for a in accounts], "web.accounts")
+    if anonymous == "none" and not accounts:
+        raise check.fail(
+            "web.anonymous",
+            '"none" refuses everyone who is not signed in, and no [[web.accounts]] can sign in',
+            hint="add an account (`regwatch web-password --name NAME` prints one)",
+        )
     return Web(
         base_url=base_url.rstrip("/") if base_url else None,
         anonymous=anonymous,

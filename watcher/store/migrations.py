@@ -318,6 +318,19 @@ def _m071_review(db: sqlite_utils.Database) -> None:
         db.execute(sql)
 
 
+def _m072_latest_hits_status(db: sqlite_utils.Database) -> None:
+    # The web view's latest_hits gains each hit's review status (a facet for analysts).
+    db.execute("DROP VIEW IF EXISTS latest_hits")
+    db.execute(
+        """CREATE VIEW latest_hits AS
+    SELECT h.id, h.entity, i.title, i.link, h.snippet, h.matched, i.source,
+           COALESCE(i.published, i.discovered) AS published, h.topics, h.created,
+           h.item_id, h.review_status AS status, h.reviewed_by
+    FROM hits h JOIN items i ON i.id = h.item_id
+    ORDER BY h.created DESC, COALESCE(i.published, i.discovered) DESC, h.id DESC"""
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_hit_topics", _m002_hit_topics),
@@ -331,5 +344,6 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("060_story_title_words", _m060_story_title_words),
     ("070_evidence", _m070_evidence),
     ("071_review", _m071_review),
+    ("072_latest_hits_status", _m072_latest_hits_status),
     # Append new migrations here; never reorder or edit one that has been released.
 ]

@@ -48,6 +48,7 @@ def web_metadata(db_name: str) -> dict[str, Any]:
                         "facets": [
                             "entity",
                             "source",
+                            "status",
                             {"array": "topics"},
                             {"date": "published"},
                         ],
