@@ -20,7 +20,6 @@ import json
 import os
 import tempfile
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -294,7 +293,7 @@ def verify_warc(path: Path) -> list[Checked]:
     with stream:
         records = ArchiveIterator(stream, check_digests=True)
         try:
-            for record in _records(records):
+            for record in records:
                 headers = record.rec_headers
                 rec_type = str(headers.get_header("WARC-Type") or "")
                 digested = headers.get_header("WARC-Block-Digest") or headers.get_header(
@@ -325,7 +324,3 @@ def verify_warc(path: Path) -> list[Checked]:
     if not out:
         out.append(Checked(0, "", "", "", "no WARC record in this file"))
     return out
-
-
-def _records(iterator: ArchiveIterator) -> Iterator[Any]:
-    yield from iterator

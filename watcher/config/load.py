@@ -17,7 +17,6 @@ from watcher.config.model import (
     FORMATS,
     KINDS,
     MAX_INTERVAL,
-    Account,
     Channel,
     Config,
     Defaults,
@@ -26,10 +25,8 @@ from watcher.config.model import (
     Selectors,
     Source,
     Topic,
-    Web,
 )
 from watcher.config.schema import (
-    ACCOUNT,
     CHANNEL,
     DEFAULTS,
     DELIVERY,
@@ -40,12 +37,12 @@ from watcher.config.schema import (
     STORAGE,
     TOP,
     TOPIC,
-    WEB,
     Checker,
     did_you_mean,
 )
 from watcher.config.secrets import check_permissions, expand_env, is_apprise_url
 from watcher.config.template import check_template
+from watcher.config.web import parse_web
 from watcher.errors import ConfigError
 from watcher.text.fold import fold
 from watcher.timeparse import parse_schedule, zone
@@ -113,7 +110,7 @@ def parse_config(
         retention_hits=retention["retention_hits"],
         retention_evidence=retention["retention_evidence"],
         http_listen=parse_listen(http["listen"], check) if "listen" in http else None,
-        web=_web(raw.get("web", {}), check),
+        web=parse_web(raw.get("web", {}), check),
         notes=tuple(notes),
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )
@@ -347,47 +344,3 @@ def parse_listen(text: str, check: Checker) -> tuple[str, int]:
             "http.listen", f"{text!r} is not HOST:PORT", hint='write e.g. "127.0.0.1:9187"'
         )
     return host, int(port)
-
-
-ANONYMOUS = ("read", "none")
-_HASH = re.compile(r"^pbkdf2_sha256\$\d+\$[^$]+\$[^$]+$")
-
-
-def _web(w: dict[str, Any], check: Checker) -> Web:
-    """The [web] table: base_url, anonymous access and the [[web.accounts]] who may review."""
-    check.table(w, WEB, "web.")
-    base_url = w.get("base_url")
-    if base_url is not None and not re.match(r"^https?://[^/\s]+", base_url, re.I):
-        raise check.fail(
-            "web.base_url",
-            f"{base_url!r} is not an http:// or https:// URL",
-            hint='the address people open the web view at, e.g. "https://regwatch.example.org"',
-        )
-    anonymous = w.get("anonymous", "read")
-    if anonymous not in ANONYMOUS:
-        raise check.fail(
-            "web.anonymous", f"{anonymous!r} is not one of {', '.join(map(repr, ANONYMOUS))}"
-        )
-    accounts = []
-    for i, a in enumerate(w.get("accounts", [])):
-        at = f"web.accounts[{i}]."
-        check.table(a, ACCOUNT, at)
-        if not _HASH.match(a["password_hash"]):
-            raise check.fail(
-                at + "password_hash",
-                "not a password hash (pbkdf2_sha256$...)",
-                hint="paste what `regwatch web-password` prints; never the password itself",
-            )
-        accounts.append(Account(a["name"], a["password_hash"]))
-    check.unique([a.name for a in accounts], "web.accounts")
-    if anonymous == "none" and not accounts:
-        raise check.fail(
-            "web.anonymous",
-            '"none" refuses everyone who is not signed in, and no [[web.accounts]] can sign in',
-            hint="add an account (`regwatch web-password --name NAME` prints one)",
-        )
-    return Web(
-        base_url=base_url.rstrip("/") if base_url else None,
-        anonymous=anonymous,
-        accounts=tuple(accounts),
-    )

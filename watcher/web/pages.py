@@ -9,7 +9,7 @@ autoescape); only http(s) links are made links.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -85,10 +85,13 @@ def _filters(args: Any) -> tuple[dict[str, str], dict[str, Any], str]:
     try:
         if given["from"]:
             query["since"] = parse_since(given["from"])
-        if given["to"]:
-            query["until"] = (date.fromisoformat(given["to"]) + timedelta(days=1)).isoformat()
     except ValueError as exc:
-        error = f"{exc}" if "give" in str(exc) else f"not a date: {exc}"
+        error = f"from: {exc}"
+    try:
+        if given["to"]:  # the whole day: up to the next midnight
+            query["until"] = (date.fromisoformat(given["to"]) + timedelta(days=1)).isoformat()
+    except ValueError:
+        error = f"to: {given['to']!r} is not a date like 2024-02-01"
     return given, query, error
 
 
@@ -124,7 +127,7 @@ async def hits_page(datasette: Any, request: Any) -> Response:
         "prev_url": "/-/hits?" + urlencode({**here, "page": page - 1}) if page > 1 else None,
         "next_url": "/-/hits?" + urlencode({**here, "page": page + 1}) if more else None,
         "here": request.full_path,
-        "backlog": _backlog(backlog),
+        "backlog": backlog_view(backlog),
         **_common(datasette, request),
     }
     return Response.html(
@@ -132,13 +135,11 @@ async def hits_page(datasette: Any, request: Any) -> Response:
     )
 
 
-def _backlog(backlog: dict[str, Any]) -> dict[str, Any]:
+def backlog_view(backlog: dict[str, Any]) -> dict[str, Any]:
     """Counts by status, and the age of the oldest hit nobody reviewed yet."""
     oldest = backlog.get("oldest_new")
     age = None
     if oldest:
-        from datetime import datetime
-
         try:
             age = human_duration((utcnow() - datetime.fromisoformat(oldest)).total_seconds())
         except ValueError:

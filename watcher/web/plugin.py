@@ -14,7 +14,7 @@ from watcher.output import atom_feed, find_mention, parse_topics, pivot
 from watcher.store.queries import GROUPS, count_hits
 from watcher.timeparse import EVERY, parse_since
 from watcher.web.auth import gate, login
-from watcher.web.pages import _backlog, hit_page, hit_warc, hits_page, review_hit
+from watcher.web.pages import backlog_view, hit_page, hit_warc, hits_page, review_hit
 from watcher.web.site import site_of
 
 ATOM_COLUMNS = {"id", "entity", "title", "link"}
@@ -67,7 +67,9 @@ async def trends(datasette: Any, request: Any) -> Response:
         "error": error,
         "rows": rows,
         "database": _database(datasette),
-        "backlog": _backlog(await site_of(datasette).read(lambda store: store.review_backlog())),
+        "backlog": backlog_view(
+            await site_of(datasette).read(lambda store: store.review_backlog())
+        ),
         "statuses": REVIEW_STATUSES,
     }
     return Response.html(
