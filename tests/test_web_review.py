@@ -282,3 +282,16 @@ def test_web_password_prints_a_hash_that_checks(run_cli, make_config):
     assert check_password("s3cret-pass", stored) and not check_password("other", stored)
     short = run_cli(make_config(), "web-password", input="short\nshort\n")
     assert short.exit_code == 2
+
+
+def test_a_review_never_upgrades_the_database(db):
+    store = Store(db)
+    store.db.execute("DELETE FROM _migrations WHERE name = '072_latest_hits_status'")
+    store.db.conn.commit()
+    store.close()
+    alice = Visitor(db, Web(accounts=(ALICE,)))
+    alice.sign_in("alice", "correct horse")
+    refused = alice.review(1, "actioned")
+    assert refused.status_code == 409 and "older regwatch" in refused.text
+    assert "072_latest_hits_status" not in Store(db, readonly=True).migrations()
+    assert Store(db, readonly=True).get_hit(1).status == "new"

@@ -227,8 +227,10 @@ async def review_hit(datasette: Any, request: Any) -> Response:
         return Response.html(f"unknown status {status!r}", status=400)
     try:
         await site.review([hit_id], status, name, form.get("note"))
-    except WatcherError as exc:
-        return Response.html(escape(exc.message), status=404)
+    except WatcherError as exc:  # no such hit, or a database to upgrade first
+        return Response.html(
+            escape(f"{exc.message} ({exc.hint})" if exc.hint else exc.message), status=409
+        )
     back = safe_next(form.get("next"), f"/-/hits/{hit_id}?reviewed=1")
     return Response.redirect(back)
 

@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 
 from watcher.config.model import Web
 from watcher.model import Review
-from watcher.store import Store
+from watcher.store import ReviewError, Store
+from watcher.store.migrations import MIGRATIONS
 
 T = TypeVar("T")
 ACTOR_COOKIE = "ds_actor"  # Datasette's own signed actor cookie
@@ -44,6 +45,15 @@ class Site:
         """Record a review through a writable Store: the only write a web request makes."""
 
         def run() -> list[Review]:
+            # Opening a writable Store applies pending migrations: not a web request's job.
+            reader = Store(self.path, readonly=True)
+            pending = [name for name, _ in MIGRATIONS if name not in set(reader.migrations())]
+            reader.close()
+            if pending:
+                raise ReviewError(
+                    "this database was made by an older regwatch: reviews wait for its upgrade",
+                    hint="restart the daemon, or run `regwatch poll` once",
+                )
             store = Store(self.path)
             try:
                 return store.review_hits(hit_ids, status, by, note)
