@@ -163,8 +163,8 @@ def test_sign_in_and_mark_a_hit_actioned_in_chromium(server, browser, hit_config
     assert when.get_attribute("title").endswith("(UTC)")
 
     browser.find_element(By.LINK_TEXT, "Sign in to review").click()
-    wait_until(lambda: "/-/login" in browser.current_url, what="the sign-in page")
-    browser.find_element(By.NAME, "name").send_keys("alice")
+    (name,) = wait_until(lambda: browser.find_elements(By.NAME, "name"), what="the sign-in page")
+    name.send_keys("alice")
     password = browser.find_element(By.NAME, "password")
     password.send_keys("correct horse")
     password.submit()
@@ -173,14 +173,15 @@ def test_sign_in_and_mark_a_hit_actioned_in_chromium(server, browser, hit_config
 
     # Open the OpenAI hit, add a note, mark it actioned.
     browser.find_element(By.PARTIAL_LINK_TEXT, "La Société Générale salue").click()
-    wait_until(lambda: "/-/hits/" in browser.current_url, what="the hit page")
+    # The hit page is the one with a status line (the list has a note field per hit).
+    wait_until(lambda: browser.find_elements(By.ID, "rw-status"), what="the hit page")
+    (note,) = browser.find_elements(By.NAME, "note")
     assert "Why it matched" in browser.page_source
-    browser.find_element(By.NAME, "note").send_keys("forwarded to the client")
+    note.send_keys("forwarded to the client")
     browser.find_element(By.CSS_SELECTOR, "button.rw-set-actioned").click()
-    wait_until(
-        lambda: browser.find_element(By.ID, "rw-status").text == "actioned",
-        what="the new status",
-    )
+    wait_until(lambda: "reviewed=1" in browser.current_url, what="the review's redirect")
+    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "table.rw-log"), what="the log")
+    assert browser.find_element(By.ID, "rw-status").text == "actioned"
     history = browser.find_element(By.CSS_SELECTOR, "table.rw-log").text
     assert "alice" in history and "new → actioned" in history
     shot = tmp_path / "hit-actioned.png"
