@@ -36,6 +36,9 @@ rss2email 3.14 is installed with pip into a throwaway venv under benchmarks/out/
 ignored), kept between runs. Its dependencies (feedparser, html2text) come at the newest
 versions pip finds; the versions are printed.
 
+Also: what keeping the cold poll's hits' evidence costs in the database, in bytes per hit
+(the evidence tables' pages, counted with SQLite's dbstat).
+
 Figures per run:
 - wall: monotonic clock around start and reaping of the command.
 - cpu: user + system of the whole process tree, from os.wait4() on the command (on Linux
@@ -59,6 +62,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -277,6 +281,41 @@ def regwatch(config: Path, label: str, folder: Path, farm: FarmProcess) -> Run:
     return run
 
 
+# The evidence's tables and their indexes (watcher/store/evidence.py, migration 070).
+EVIDENCE = (
+    "evidence_bodies",
+    "captures",
+    "hit_captures",
+    "hit_evidence",
+    "captures_sha256",
+    "hit_captures_capture",
+    "sqlite_autoindex_evidence_bodies_1",
+    "sqlite_autoindex_hit_captures_1",
+)
+
+
+def evidence_figures(db: Path) -> str:
+    """What the cold poll's evidence costs: bytes on disk per hit (SQLite's dbstat pages)."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    hits, captures, bodies, size, packed = conn.execute(
+        "SELECT (SELECT COUNT(DISTINCT hit_id) FROM hit_captures), (SELECT COUNT(*) FROM "
+        "captures), COUNT(*), COALESCE(SUM(size), 0), COALESCE(SUM(length(data)), 0) "
+        "FROM evidence_bodies"
+    ).fetchone()
+    marks = ",".join("?" * len(EVIDENCE))
+    on_disk = conn.execute(
+        f"SELECT SUM(pgsize) FROM dbstat WHERE name IN ({marks})", EVIDENCE
+    ).fetchone()[0]
+    total = conn.execute("SELECT SUM(pgsize) FROM dbstat").fetchone()[0]
+    conn.close()
+    return (
+        f"evidence after the cold poll: {hits} hits, {captures} captures, {bodies} bodies, "
+        f"{size / 1e6:.1f} MB as received, {packed / 1e6:.1f} MB compressed; its tables take "
+        f"{on_disk / 1e6:.1f} MB of the database's {total / 1e6:.1f} MB: "
+        f"{on_disk / max(hits, 1):,.0f} bytes per hit"
+    )
+
+
 def summary(run: Run) -> dict[str, int]:
     found = SUMMARY.search(run.stdout)
     if not found:
@@ -432,6 +471,7 @@ def report(args: argparse.Namespace, farm: FarmProcess, folder: Path, venv: Path
 
     config = regwatch_config(folder, farm, args.feeds, args.entities, "bench.db")
     runs = [regwatch(config, "regwatch cold (new database)", folder, farm)]
+    evidence = evidence_figures(folder / "bench.db")
     runs.append(regwatch(config, "regwatch warm (all 304)", folder, farm))
     results = [regwatch_result(r) for r in runs]
     for run in runs:
@@ -487,6 +527,7 @@ def report(args: argparse.Namespace, farm: FarmProcess, folder: Path, venv: Path
         )
         print(f"rss2email / regwatch, warm CPU:  {ratio(r2e_warm.cpu, warm.cpu)}")
         print(f"rss2email / regwatch, cold CPU:  {ratio(r2e_cold.cpu, cold.cpu)}")
+    print(evidence)
     print(f"load average {os.getloadavg()[0]:.2f} at the end", flush=True)
 
     if args.profile:

@@ -54,7 +54,7 @@ async def run_cycle(
             result.health_changes += 1
     if not config.channels:
         return result
-    queue_digests(store, config.channels, utcnow())
+    queue_digests(store, config.channels, utcnow(), base_url=config.web.base_url)
     if wait:
         result.sent, result.failed = await dispatcher.drain()
     elif result.health_changes or any(p.hit_ids and p.alerted for p in result.polls):

@@ -73,7 +73,9 @@ class Daemon:
         self.stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[object]] = set()
         self.poller: Poller | None = None
-        self.dispatcher = Dispatcher(store, config.channels, config.delivery)
+        self.dispatcher = Dispatcher(
+            store, config.channels, config.delivery, base_url=config.web.base_url
+        )
         self.service = Service(config, store, notifier)
         self.notifier = self.service.notifier
         self.stop_grace = stop_grace
@@ -83,7 +85,7 @@ class Daemon:
         """Queue due digests and start sending what is due (one sender task per channel)."""
         if not self.config.channels:
             return
-        queue_digests(self.store, self.config.channels, utcnow())
+        queue_digests(self.store, self.config.channels, utcnow(), base_url=self.config.web.base_url)
         self.dispatcher.kick()
 
     async def poll_job(self, source: Source) -> None:
@@ -160,7 +162,7 @@ class Daemon:
         self.config = self.service.config = new
         if self.poller is not None:
             self.poller.use_config(new)
-        self.dispatcher.use(new.channels, new.delivery)
+        self.dispatcher.use(new.channels, new.delivery, new.web.base_url)
         added, removed, changed = self.apply_sources(old, new)
         if new.http_listen != old.http_listen:
             log.warning("http.listen changed: it takes effect at the next restart")

@@ -251,6 +251,86 @@ def _m020_daemon(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX items_discovered ON items (discovered)")
 
 
+def _m070_evidence(db: sqlite_utils.Database) -> None:
+    # The HTTP responses behind each hit, kept at match time (store/evidence.py). Bodies are
+    # compressed and content-addressed: one row per distinct body, however many captures.
+    for sql in (
+        """CREATE TABLE evidence_bodies (
+            sha256 TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            codec TEXT NOT NULL,
+            data BLOB NOT NULL
+        )""",
+        # One fetch: what was asked, what came back (headers as received, JSON [[name, value]]).
+        """CREATE TABLE captures (
+            id INTEGER PRIMARY KEY,
+            role TEXT NOT NULL,
+            url TEXT NOT NULL,
+            final_url TEXT NOT NULL,
+            status INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            http_version TEXT NOT NULL,
+            headers TEXT NOT NULL,
+            request_headers TEXT NOT NULL,
+            fetched_at TEXT NOT NULL,
+            sha256 TEXT NOT NULL REFERENCES evidence_bodies(sha256)
+        )""",
+        "CREATE INDEX captures_sha256 ON captures (sha256)",
+        """CREATE TABLE hit_captures (
+            hit_id INTEGER NOT NULL REFERENCES hits(id),
+            capture_id INTEGER NOT NULL REFERENCES captures(id),
+            PRIMARY KEY (hit_id, capture_id)
+        )""",
+        "CREATE INDEX hit_captures_capture ON hit_captures (capture_id)",
+        # Per hit: who matched it (version, config) and, once pruned, when and why.
+        """CREATE TABLE hit_evidence (
+            hit_id INTEGER PRIMARY KEY REFERENCES hits(id),
+            version TEXT NOT NULL,
+            config_sha256 TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            pruned_at TEXT,
+            pruned_why TEXT
+        )""",
+    ):
+        db.execute(sql)
+
+
+def _m071_review(db: sqlite_utils.Database) -> None:
+    # A review status on every hit, and the append-only log of every change (store/review.py).
+    for sql in (
+        "ALTER TABLE hits ADD COLUMN review_status TEXT NOT NULL DEFAULT 'new'",
+        "ALTER TABLE hits ADD COLUMN reviewed_by TEXT",
+        "ALTER TABLE hits ADD COLUMN reviewed_at TEXT",
+        "ALTER TABLE hits ADD COLUMN review_note TEXT",
+        "CREATE INDEX hits_review_status ON hits (review_status, created)",
+        """CREATE TABLE review_log (
+            id INTEGER PRIMARY KEY,
+            hit_id INTEGER NOT NULL REFERENCES hits(id),
+            at TEXT NOT NULL,
+            reviewer TEXT NOT NULL,
+            from_status TEXT NOT NULL,
+            to_status TEXT NOT NULL,
+            note TEXT
+        )""",
+        "CREATE INDEX review_log_hit ON review_log (hit_id)",
+        "CREATE INDEX review_log_at ON review_log (at)",
+    ):
+        db.execute(sql)
+
+
+def _m072_latest_hits_status(db: sqlite_utils.Database) -> None:
+    # The web view's latest_hits gains each hit's review status (a facet for analysts).
+    db.execute("DROP VIEW IF EXISTS latest_hits")
+    db.execute(
+        """CREATE VIEW latest_hits AS
+    SELECT h.id, h.entity, i.title, i.link, h.snippet, h.matched, i.source,
+           COALESCE(i.published, i.discovered) AS published, h.topics, h.created,
+           h.item_id, h.review_status AS status, h.reviewed_by
+    FROM hits h JOIN items i ON i.id = h.item_id
+    ORDER BY h.created DESC, COALESCE(i.published, i.discovered) DESC, h.id DESC"""
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_hit_topics", _m002_hit_topics),
@@ -262,5 +342,8 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("040_source_health", _m040_source_health),
     ("050_hit_details", _m050_hit_details),
     ("060_story_title_words", _m060_story_title_words),
+    ("070_evidence", _m070_evidence),
+    ("071_review", _m071_review),
+    ("072_latest_hits_status", _m072_latest_hits_status),
     # Append new migrations here; never reorder or edit one that has been released.
 ]

@@ -17,6 +17,7 @@ GROUPS = {
     "entity": ("h.entity", ""),
     "source": ("i.source", ""),
     "topic": ("t.value", ", json_each(h.topics) t"),
+    "status": ("h.review_status", ""),
 }
 # The date a hit counts at: its item's publication, else when regwatch found it.
 WHEN = "substr(COALESCE(i.published, h.created), 1, 10)"
@@ -32,6 +33,9 @@ class QueryStore(StoreBase):
         search: str | None = None,
         limit: int | None = 50,
         topic: str | None = None,
+        status: str | None = None,
+        until: str | None = None,
+        offset: int = 0,
     ) -> list[Hit]:
         """Hits newest first, with their item's title, link, source and date.
 
@@ -48,13 +52,23 @@ class QueryStore(StoreBase):
         if since:
             where.append("COALESCE(i.published, h.created) >= ?")
             args.append(since)
+        if until:
+            where.append("COALESCE(i.published, h.created) < ?")
+            args.append(until)
         if topic:
             where.append(
                 "EXISTS (SELECT 1 FROM json_each(h.topics) t WHERE t.value = ? COLLATE NOCASE)"
             )
             args.append(topic)
+        if status:
+            # A database from before reviews (read read-only) has every hit `new`.
+            have = self.has_column("hits", "review_status")
+            where.append("h.review_status = ?" if have else "'new' = ?")
+            args.append(status)
         columns = self.hit_columns()
         cut = f" LIMIT {int(limit)}" if limit else ""
+        if limit and offset:
+            cut += f" OFFSET {int(offset)}"
         if search:
             # Rank, keep the best, then make snippets for those only (a snippet is costly).
             query = fts_query(search)
@@ -138,6 +152,24 @@ class QueryStore(StoreBase):
                     progress(len(rows))
             self._execute("INSERT INTO items_fts (items_fts) VALUES ('optimize')")
         return total
+
+    def hit_choices(self) -> dict[str, list[str]]:
+        """The entities and sources that have hits, for a reviewer's filters."""
+        return {
+            "entities": [
+                str(r[0])
+                for r in self._execute(
+                    "SELECT DISTINCT entity FROM hits ORDER BY entity"
+                ).fetchall()
+            ],
+            "sources": [
+                str(r[0])
+                for r in self._execute(
+                    "SELECT DISTINCT i.source FROM hits h JOIN items i ON i.id = h.item_id "
+                    "ORDER BY i.source"
+                ).fetchall()
+            ],
+        }
 
     def item_count(self) -> int:
         return int(self._value("SELECT COUNT(*) FROM items") or 0)

@@ -1,8 +1,10 @@
 """`regwatch serve`: the hit database in Datasette, read-only, configured by regwatch.
 
 Datasette is an optional extra (`pip install 'regwatch[web]'`); nothing here imports it
-until a web view is asked for. The database is opened with `?mode=ro`: the view never
-writes, and it sees the daemon's new hits as they are committed.
+until a web view is asked for. Datasette opens the database with `?mode=ro`, so it sees the
+daemon's new hits as they are committed and its SQL pages never write. A review by a
+signed-in account (site.py, pages.py) is the one write a request can make, through a
+Store opened for it alone.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import ipaddress
 from pathlib import Path
 from typing import Any
 
+from watcher.config.model import Web
 from watcher.errors import StorageError, WatcherError
 from watcher.store.web import QUERIES, has_latest_hits
+from watcher.web.site import Site
 
 TEMPLATES = Path(__file__).with_name("templates")
 INSTALL_HINT = "install the web extra: pip install 'regwatch[web]'"
@@ -24,7 +28,7 @@ def web_metadata(db_name: str) -> dict[str, Any]:
     return {
         "title": "regwatch",
         "description_html": (
-            '<a href="/">Latest hits</a> · <a href="/-/stats">Trends</a> · '
+            '<a href="/-/hits">Hits</a> · <a href="/-/stats">Trends</a> · '
             f'<a href="/{db_name}/latest_hits.atom">Atom feed</a> · '
             f'<a href="/{db_name}">Tables and queries</a>'
         ),
@@ -44,6 +48,7 @@ def web_metadata(db_name: str) -> dict[str, Any]:
                         "facets": [
                             "entity",
                             "source",
+                            "status",
                             {"array": "topics"},
                             {"date": "published"},
                         ],
@@ -65,8 +70,12 @@ def web_metadata(db_name: str) -> dict[str, Any]:
     }
 
 
-def make_datasette(path: str | Path) -> Any:
-    """A Datasette over the database at `path`, read-only, with regwatch's plugin and pages."""
+def make_datasette(path: str | Path, web: Web | None = None) -> Any:
+    """A Datasette over the database at `path`, read-only, with regwatch's plugin and pages.
+
+    `web` (the config's [web] table) names who may sign in and review, and whether
+    visitors who are not signed in may read.
+    """
     try:
         from datasette.app import Datasette
         from datasette.plugins import pm
@@ -87,12 +96,14 @@ def make_datasette(path: str | Path) -> Any:
         )
     if not pm.is_registered(plugin):
         pm.register(plugin, name="regwatch")
-    return Datasette(
+    ds = Datasette(
         [str(path)],
         metadata=web_metadata(path.stem),
         template_dir=str(TEMPLATES),
         settings={"sql_time_limit_ms": 3000, "facet_time_limit_ms": 500},
     )
+    ds.regwatch_site = Site(path, web or Web())
+    return ds
 
 
 def is_loopback(host: str) -> bool:
@@ -105,9 +116,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def serve(path: str | Path, host: str = "127.0.0.1", port: int = 8001) -> None:
+def serve(
+    path: str | Path, host: str = "127.0.0.1", port: int = 8001, web: Web | None = None
+) -> None:
     """Run the web view until interrupted."""
-    ds = make_datasette(path)
+    ds = make_datasette(path, web)
     import uvicorn
 
     uvicorn.run(ds.app(), host=host, port=port, log_level="warning")

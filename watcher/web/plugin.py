@@ -1,4 +1,5 @@
-"""regwatch's Datasette plugin: landing page, linked titles, marked mentions, Atom, trends."""
+"""regwatch's Datasette plugin: the reviewer's pages, sign-in, linked titles, marked
+mentions, Atom, trends."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ from datasette import hookimpl
 from datasette.utils.asgi import Response
 from markupsafe import Markup, escape
 
+from watcher.model import REVIEW_STATUSES
 from watcher.output import atom_feed, find_mention, parse_topics, pivot
 from watcher.store.queries import GROUPS, count_hits
 from watcher.timeparse import EVERY, parse_since
+from watcher.web.auth import gate, login
+from watcher.web.pages import backlog_view, hit_page, hit_warc, hits_page, review_hit
+from watcher.web.site import site_of
 
 ATOM_COLUMNS = {"id", "entity", "title", "link"}
 
@@ -20,8 +25,8 @@ def _database(datasette: Any) -> str:
 
 
 async def landing(datasette: Any) -> Response:
-    """`/` is the latest hits."""
-    return Response.redirect(f"/{_database(datasette)}/latest_hits")
+    """`/` is the reviewer's hit list."""
+    return Response.redirect("/-/hits")
 
 
 async def trends(datasette: Any, request: Any) -> Response:
@@ -62,6 +67,10 @@ async def trends(datasette: Any, request: Any) -> Response:
         "error": error,
         "rows": rows,
         "database": _database(datasette),
+        "backlog": backlog_view(
+            await site_of(datasette).read(lambda store: store.review_backlog())
+        ),
+        "statuses": REVIEW_STATUSES,
     }
     return Response.html(
         await datasette.render_template("regwatch_stats.html", context, request=request)
@@ -70,7 +79,20 @@ async def trends(datasette: Any, request: Any) -> Response:
 
 @hookimpl
 def register_routes(datasette: Any) -> list[tuple[str, Any]]:
-    return [(r"^/$", landing), (r"^/-/stats$", trends)]
+    return [
+        (r"^/$", landing),
+        (r"^/-/stats$", trends),
+        (r"^/-/hits$", hits_page),
+        (r"^/-/hits/(?P<id>\d+)$", hit_page),
+        (r"^/-/hits/(?P<id>\d+)/review$", review_hit),
+        (r"^/-/hits/(?P<id>\d+)\.warc\.gz$", hit_warc),
+        (r"^/-/login$", login),
+    ]
+
+
+@hookimpl
+def asgi_wrapper(datasette: Any) -> Any:
+    return lambda app: gate(datasette, app)
 
 
 @hookimpl
