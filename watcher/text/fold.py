@@ -133,9 +133,18 @@ class Normalizer:
         self.convert = convert
         self._tables: tuple[str, re.Pattern[str]] | None = None
         self._latin1: tuple[bytes, re.Pattern[str]] | None = None
+        self._ascii: str | None = None
 
     def __call__(self, text: str) -> Normalized:
         """Normalise `text`, keeping a map to its offsets when the length changes."""
+        if text.isascii():
+            # Every ASCII character maps to one character: 128 entries do, without the
+            # full table (~70 ms to build, which English configs and items never need).
+            if self._ascii is None:
+                self._ascii = "".join(self.convert(chr(code)) for code in range(128))
+            out = text.translate(self._ascii)
+            if "  " not in out:
+                return Normalized(out)
         if self._tables is None:  # built on first use: ~100 ms a CLI command may not need
             self._tables = _table(self.convert)
             self._latin1 = _latin1_table(self._tables[0])

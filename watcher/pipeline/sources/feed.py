@@ -9,12 +9,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
+import feedparser.api
 
 from watcher.config.model import Source
 from watcher.errors import FetchError
 from watcher.model import Item
+from watcher.pipeline.sources import saxdriver
 from watcher.pipeline.sources.common import item_key, safe_link
 from watcher.text.clean import html_to_text
+
+# feedparser's hook for its XML reader (a list of SAX driver modules, tried first): expat
+# with text buffering, a quarter of feedparser's time on escaped HTML, the same results.
+feedparser.api.PREFERRED_XML_PARSERS = [saxdriver.__name__]
 
 # An internal DTD subset declaring entities: how billion-laughs and XXE documents start.
 _ENTITY_DECL = re.compile(rb"<!DOCTYPE[^>\[]*\[[^\]]*<!ENTITY", re.IGNORECASE | re.DOTALL)
