@@ -13,14 +13,15 @@ import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from watcher.errors import StorageError
 from watcher.model import Hit, Mention
 from watcher.store.migrations import MIGRATIONS
 from watcher.timeparse import now_iso
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 # Hit columns added by migrations, and what a database read before them shows instead.
 _LATER_COLUMNS = {
@@ -39,11 +40,18 @@ _LATER_COLUMNS = {
 
 
 class StoreBase:
-    """One regwatch database: the connection, transactions and the schema."""
+    """One regwatch database: the connection, transactions and the schema.
+
+    Statements go straight to the sqlite3 connection (`conn`); `db`, the same connection
+    through sqlite-utils, is made on first use (migrations, upkeep): a poll never needs it,
+    and loading it is a tenth of a poll's start-up when every feed answers 304.
+    """
 
     def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
         self._hit_columns: str | None = None
+        self._db: sqlite_utils.Database | None = None
+        self._savepoints = 0
         try:
             if readonly:
                 if not self.path.exists():
@@ -55,15 +63,17 @@ class StoreBase:
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(str(self.path), timeout=30)
-            self.db = sqlite_utils.Database(conn)
-            self.db.execute("PRAGMA busy_timeout = 30000")
+            self.conn = conn
+            self._execute("PRAGMA busy_timeout = 30000")
+            # As sqlite-utils sets it: triggers behave the same whichever opened the file.
+            self._execute("PRAGMA recursive_triggers = on")
             if not readonly:
-                self.db.execute("PRAGMA journal_mode = WAL")
+                self._execute("PRAGMA journal_mode = WAL")
                 # FULL: a committed hit or delivery survives power loss, not just a crash.
-                self.db.execute("PRAGMA synchronous = FULL")
-                self.db.execute("PRAGMA foreign_keys = ON")
+                self._execute("PRAGMA synchronous = FULL")
+                self._execute("PRAGMA foreign_keys = ON")
                 self.migrate()
-            elif "_migrations" not in self.db.table_names():
+            elif "_migrations" not in self.table_names():
                 raise StorageError(f"{self.path} is not a regwatch database")
         except (sqlite3.Error, OSError) as exc:
             raise StorageError(
@@ -71,8 +81,17 @@ class StoreBase:
                 hint="check the path in [storage] and that the folder is writable",
             ) from None
 
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """The connection through sqlite-utils (made on first use)."""
+        if self._db is None:
+            import sqlite_utils
+
+            self._db = sqlite_utils.Database(self.conn)
+        return self._db
+
     def close(self) -> None:
-        self.db.close()
+        self.conn.close()
 
     @contextlib.contextmanager
     def writing(self, what: str) -> Iterator[None]:
@@ -81,7 +100,7 @@ class StoreBase:
         Nested uses join the outer transaction (as savepoints).
         """
         try:
-            with self.db.atomic():
+            with self._transaction():
                 yield
         except sqlite3.Error as exc:
             raise StorageError(
@@ -89,11 +108,63 @@ class StoreBase:
                 hint="check free disk space and write permission; nothing was half-written",
             ) from None
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN ... COMMIT, or a savepoint inside an open transaction (as sqlite-utils'
+        atomic() does, on the same connection)."""
+        conn = self.conn
+        if conn.in_transaction:
+            self._savepoints += 1
+            name = f"regwatch_{self._savepoints}"
+            conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield
+            except BaseException:
+                if conn.in_transaction:  # an error may have ended the transaction already
+                    conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                    conn.execute(f"RELEASE SAVEPOINT {name}")
+                raise
+            else:
+                conn.execute(f"RELEASE SAVEPOINT {name}")
+            return
+        conn.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            conn.rollback()
+            raise
+        try:
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.rollback()
+            raise
+
     def _execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
-        return self.db.execute(sql, list(args))
+        """Run one statement; a write outside a transaction is committed at once."""
+        conn = self.conn
+        was_in_transaction = conn.in_transaction
+        try:
+            cursor = conn.execute(sql, list(args))
+        except Exception:
+            if not was_in_transaction and conn.in_transaction:
+                conn.execute("ROLLBACK")  # the implicit transaction the statement opened
+            raise
+        if not was_in_transaction and conn.in_transaction and cursor.description is None:
+            conn.execute("COMMIT")  # sqlite3 opened one before the write: end it
+        return cursor
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        return list(self.db.query(sql, list(args)))
+        cursor = self._execute(sql, args)
+        keys = [d[0] for d in cursor.description or ()]
+        return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
+
+    def table_names(self) -> list[str]:
+        """The tables of the database."""
+        return [r[0] for r in self._execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+
+    def columns(self, table: str) -> list[str]:
+        """The columns of a table, in order."""
+        return [r[1] for r in self._execute(f"PRAGMA table_info({table})")]
 
     def _value(self, sql: str, args: Sequence[Any] = ()) -> Any:
         """The first column of the first row, or None."""
@@ -108,7 +179,7 @@ class StoreBase:
 
     def migrate(self) -> list[str]:
         """Apply pending migrations, each in its own transaction; returns the names applied."""
-        if "_migrations" not in self.db.table_names():
+        if "_migrations" not in self.table_names():
             self._execute(
                 "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, "
                 "applied_at TEXT NOT NULL)"
@@ -118,7 +189,7 @@ class StoreBase:
         for name, step in MIGRATIONS:
             if name in done:
                 continue
-            with self.db.atomic():
+            with self._transaction():
                 step(self.db)
                 self._execute("INSERT INTO _migrations VALUES (?, ?)", [name, now_iso()])
             applied.append(name)
@@ -129,14 +200,14 @@ class StoreBase:
         return [r["name"] for r in self._query("SELECT name FROM _migrations ORDER BY name")]
 
     def has_column(self, table: str, column: str) -> bool:
-        return column in self.db[table].columns_dict
+        return column in self.columns(table)
 
     # -- hits as one type ------------------------------------------------------------------------
 
     def hit_columns(self) -> str:
         """The SELECT list that `hit_from_row` reads (hits `h` joined with items `i`)."""
         if self._hit_columns is None:
-            have = self.db["hits"].columns_dict
+            have = self.columns("hits")
             later = ", ".join(
                 f"h.{c}" if c in have else f"{missing} AS {c}"
                 for c, missing in _LATER_COLUMNS.items()

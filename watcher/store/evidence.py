@@ -41,19 +41,22 @@ class EvidenceStore(StoreBase):
                 ids[id(capture)] = self._add_capture(capture)
             return ids[id(capture)]
 
-        for hit_id, item in hits:
-            self._execute(
-                "INSERT INTO hit_evidence (hit_id, version, config_sha256, recorded_at) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (hit_id) DO NOTHING",
-                [hit_id, provenance.version, provenance.config_sha256, at],
-            )
-            captures = [provenance.source] if provenance.source else []
-            for capture in [*captures, *item.captures]:
-                self._execute(
-                    "INSERT INTO hit_captures (hit_id, capture_id) VALUES (?, ?) "
-                    "ON CONFLICT (hit_id, capture_id) DO NOTHING",
-                    [hit_id, capture_id(capture)],
-                )
+        hits = list(hits)
+        links = [
+            (hit_id, capture_id(capture))
+            for hit_id, item in hits
+            for capture in [*([provenance.source] if provenance.source else []), *item.captures]
+        ]
+        self.conn.executemany(
+            "INSERT INTO hit_evidence (hit_id, version, config_sha256, recorded_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (hit_id) DO NOTHING",
+            [(hit_id, provenance.version, provenance.config_sha256, at) for hit_id, _ in hits],
+        )
+        self.conn.executemany(
+            "INSERT INTO hit_captures (hit_id, capture_id) VALUES (?, ?) "
+            "ON CONFLICT (hit_id, capture_id) DO NOTHING",
+            links,
+        )
 
     def _add_capture(self, capture: Capture) -> int:
         sha256 = self._put_body(capture.body)

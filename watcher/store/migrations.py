@@ -7,10 +7,10 @@ A migration runs one statement per execute(): executescript() would commit mid-m
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import sqlite_utils
-
-from watcher.story import title_words
+if TYPE_CHECKING:  # a migration gets the database through sqlite-utils (loaded when one runs)
+    import sqlite_utils
 
 
 def _execute_each(db: sqlite_utils.Database, script: str) -> None:
@@ -221,6 +221,8 @@ def _m060_story_title_words(db: sqlite_utils.Database) -> None:
         )"""
     )
     db.execute("CREATE INDEX story_title_words_lookup ON story_title_words (word, numbers, at)")
+    from watcher.story import title_words
+
     rows = db.execute("SELECT key, story_id, at FROM story_keys WHERE key LIKE 'title:%'")
     for key, story, at in rows.fetchall():
         words, numbers = title_words(key)

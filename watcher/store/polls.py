@@ -1,19 +1,22 @@
 """What a poll writes: a source's state, its new items, their hits, stories and deliveries.
 
 A poll's writes for one source go in one transaction (`save_poll`), so a crash or a full
-disk never leaves a hit without its deliveries or an item half-stored.
+disk never leaves a hit without its deliveries or an item half-stored. Rows go in by the
+hundred (multi-row INSERT ... RETURNING, executemany), not one statement per row.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 from watcher.model import Item, Mention, Provenance, SourceState
 from watcher.store.evidence import EvidenceStore
 from watcher.store.stories import StoryStore
 from watcher.timeparse import now_iso
+
+T = TypeVar("T")
 
 
 class PollStore(StoryStore, EvidenceStore):
@@ -68,8 +71,16 @@ class PollStore(StoryStore, EvidenceStore):
                 last_success_at=at,
                 first_poll_at=state.first_poll_at or at,
             )
+        # An upsert of these columns only: a failed poll keeps the validators of the last good
+        # one, and columns kept by others (health) are left alone.
+        columns = ", ".join(row)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in row if c != "name")
         with self.writing(f"the state of source {state.name!r}"):
-            self.db.table("sources").upsert(row, pk="name")
+            self._execute(
+                f"INSERT INTO sources ({columns}) VALUES ({', '.join('?' * len(row))}) "
+                f"ON CONFLICT (name) DO UPDATE SET {updates}",
+                list(row.values()),
+            )
 
     def new_keys(self, source: str, keys: Iterable[str]) -> list[str]:
         """Those of `keys` not stored yet for `source`, in order, once each."""
@@ -100,6 +111,8 @@ class PollStore(StoryStore, EvidenceStore):
     ) -> list[int]:
         """Store a poll's new items, hits, deliveries and source state in one transaction.
 
+        The transaction is the poll's own, or the caller's when called inside `writing()`:
+        the poller writes the polls of several sources in one (each in a savepoint).
         Returns the new hit ids. `channels_for(mention)` names the channels that get a
         delivery for a hit (routing); with `alert` false (a new source's first poll) none is
         created. Each hit joins a story; a channel that already has a delivery for the story
@@ -107,15 +120,45 @@ class PollStore(StoryStore, EvidenceStore):
         evidence is kept: the source's response and its item's captures (store/evidence.py).
         """
         at = now_iso()
-        hit_ids: list[int] = []
         with self.writing(f"the poll of source {state.name!r}"):
-            ids: dict[str, int] = {}
-            for item in items:
-                cur = self._execute(
-                    "INSERT OR IGNORE INTO items (source, key, title, link, published, discovered, "
-                    "text, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            ids = self._insert_items(state.name, items, at)
+            kept = [(item, mention) for item, mention in found if item.key in ids]
+            stories = self.assign_stories(
+                list({id(i): i for i, _ in kept}.values()), at, story_window
+            )
+            hit_ids = self._insert_hits(
+                [(ids[item.key], mention, stories[item.key]) for item, mention in kept],
+                at,
+                alerted=alert,
+            )
+            if alert:
+                self._add_poll_deliveries(
                     [
-                        state.name,
+                        (hit_id, stories[item.key], m)
+                        for hit_id, (item, m) in zip(hit_ids, kept, strict=True)
+                    ],
+                    channels_for,
+                    at,
+                )
+            if provenance is not None and kept:
+                evidence = [(hit_id, item) for hit_id, (item, _) in zip(hit_ids, kept, strict=True)]
+                self.keep_evidence(evidence, provenance, at)
+            self.record_source(state, status="ok", http_status=http_status, at=at)
+        return hit_ids
+
+    def _insert_items(self, source: str, items: list[Item], at: str) -> dict[str, int]:
+        """Insert the items not stored yet (inside the caller's transaction): key -> new id."""
+        ids: dict[str, int] = {}
+        for chunk in _chunks(items, 100):
+            rows = self._execute(
+                "INSERT INTO items (source, key, title, link, published, discovered, text, extra) "
+                f"VALUES {_marks(8, len(chunk))} ON CONFLICT (source, key) DO NOTHING "
+                "RETURNING id, key",
+                [
+                    value
+                    for item in chunk
+                    for value in (
+                        source,
                         item.key,
                         item.title,
                         item.link,
@@ -123,33 +166,51 @@ class PollStore(StoryStore, EvidenceStore):
                         at,
                         item.text,
                         json.dumps(item.extra or {}, ensure_ascii=False),
-                    ],
-                )
-                if cur.rowcount:
-                    ids[item.key] = int(cur.lastrowid or 0)
-            stories: dict[str, int] = {}
-            evidence: list[tuple[int, Item]] = []
-            for item, mention in found:
-                if item.key not in ids:
-                    continue
-                if item.key not in stories:
-                    stories[item.key] = self.assign_story(item, at, story_window)
-                story = stories[item.key]
-                hit_id = self.insert_hit(ids[item.key], mention, at, alerted=alert, story=story)
-                hit_ids.append(hit_id)
-                evidence.append((hit_id, item))
-                if alert:
-                    for channel in channels_for(mention):
-                        seen = self.story_delivered(channel, story, mention.entity)
-                        self._execute(
-                            "INSERT INTO deliveries (hit_id, channel, status, created, updated) "
-                            "VALUES (?, ?, ?, ?, ?)",
-                            [hit_id, channel, "merged" if seen else "pending", at, at],
-                        )
-            if provenance is not None and evidence:
-                self.keep_evidence(evidence, provenance, at)
-            self.record_source(state, status="ok", http_status=http_status, at=at)
-        return hit_ids
+                    )
+                ],
+            ).fetchall()
+            ids.update((key, int(item_id)) for item_id, key in rows)
+        return ids
+
+    def _insert_hits(
+        self, hits: list[tuple[int, Mention, int | None]], at: str, *, alerted: bool
+    ) -> list[int]:
+        """Insert hits (item id, mention, story) in order, inside the caller's transaction."""
+        ids: dict[tuple[int, str], int] = {}
+        for chunk in _chunks(hits, 50):
+            rows = self._execute(
+                'INSERT INTO hits (item_id, entity, matched, field, start, "end", snippet, '
+                "created, alerted, topics, alias, kind, confirmed_by, marked, retroactive, "
+                f"story_id) VALUES {_marks(16, len(chunk))} RETURNING id, item_id, entity",
+                [
+                    value
+                    for item_id, m, story in chunk
+                    for value in _hit_values(item_id, m, at, alerted, False, story)
+                ],
+            ).fetchall()
+            ids.update(((int(item_id), entity), int(hit_id)) for hit_id, item_id, entity in rows)
+        return [ids[(item_id, m.entity)] for item_id, m, _ in hits]
+
+    def _add_poll_deliveries(
+        self,
+        hits: list[tuple[int, int, Mention]],
+        channels_for: Callable[[Mention], list[str]],
+        at: str,
+    ) -> None:
+        """Deliveries of new hits (id, story, mention): pending, or merged into the story's."""
+        delivered: set[tuple[str, int, str]] = set()  # (channel, story, entity) with an alert
+        rows = []
+        for hit_id, story, m in hits:
+            for channel in channels_for(m):
+                key = (channel, story, m.entity)
+                seen = key in delivered or self.story_delivered(channel, story, m.entity)
+                delivered.add(key)
+                rows.append((hit_id, channel, "merged" if seen else "pending", at, at))
+        self.conn.executemany(
+            "INSERT INTO deliveries (hit_id, channel, status, created, updated) "
+            "VALUES (?, ?, ?, ?, ?)",
+            rows,
+        )
 
     def insert_hit(
         self,
@@ -165,32 +226,50 @@ class PollStore(StoryStore, EvidenceStore):
         cur = self._execute(
             'INSERT INTO hits (item_id, entity, matched, field, start, "end", snippet, created, '
             "alerted, topics, alias, kind, confirmed_by, marked, retroactive, story_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                item_id,
-                m.entity,
-                m.matched,
-                m.field,
-                m.start,
-                m.end,
-                m.snippet,
-                at,
-                int(alerted),
-                json.dumps(list(m.topics)),
-                m.alias,
-                m.kind,
-                m.confirmed_by,
-                m.marked,
-                int(retroactive),
-                story,
-            ],
+            f"VALUES {_marks(16, 1)}",
+            _hit_values(item_id, m, at, alerted, retroactive, story),
         )
         return int(cur.lastrowid or 0)
 
     def add_deliveries(self, hit_id: int, channels: Iterable[str], at: str) -> None:
         """Pending deliveries of one hit to these channels (inside the caller's transaction)."""
-        self.db.conn.executemany(
+        self.conn.executemany(
             "INSERT OR IGNORE INTO deliveries (hit_id, channel, status, created, updated) "
             "VALUES (?, ?, 'pending', ?, ?)",
             [(hit_id, channel, at, at) for channel in channels],
         )
+
+
+def _hit_values(
+    item_id: int, m: Mention, at: str, alerted: bool, retroactive: bool, story: int | None
+) -> tuple[Any, ...]:
+    """A hit row's values, in the column order of the INSERTs above."""
+    return (
+        item_id,
+        m.entity,
+        m.matched,
+        m.field,
+        m.start,
+        m.end,
+        m.snippet,
+        at,
+        int(alerted),
+        json.dumps(list(m.topics)),
+        m.alias,
+        m.kind,
+        m.confirmed_by,
+        m.marked,
+        int(retroactive),
+        story,
+    )
+
+
+def _marks(columns: int, rows: int) -> str:
+    """The VALUES rows of a multi-row INSERT: "(?, ?), (?, ?)"."""
+    row = "(" + ", ".join("?" * columns) + ")"
+    return ", ".join([row] * rows)
+
+
+def _chunks(rows: list[T], size: int) -> Iterator[list[T]]:
+    for i in range(0, len(rows), size):
+        yield rows[i : i + size]
