@@ -28,7 +28,9 @@ class Item:
     # What the kind knows beyond title and link, stored as JSON in items.extra; the press
     # corner sets "reference" (IP/24/1234, used to cluster stories), "type" and "language".
     extra: dict[str, str] = field(default_factory=dict)
-    full_text: str = field(default="", repr=False)  # the linked page's, with full_text = true
+    # The linked page as fetched for full_text = true (body, headers lower-cased): its main
+    # text joins `text` when the item is cleaned.
+    page: tuple[bytes, dict[str, str]] | None = field(default=None, repr=False)
     # The responses fetched for this item (press-corner document, linked article), kept as
     # evidence if the item has a hit.
     captures: list[Capture] = field(default_factory=list, repr=False)

@@ -123,8 +123,8 @@ def _storage_path(storage: dict[str, Any], config_path: Path) -> Path:
 
 def _defaults(d: dict[str, Any], check: Checker) -> Defaults:
     check.table(d, DEFAULTS, "defaults.")
-    for key in ("max_bytes", "max_redirects", "concurrency", "per_host"):
-        if key in d and d[key] < (0 if key == "max_redirects" else 1):
+    for key in ("max_bytes", "max_redirects", "concurrency", "per_host", "workers"):
+        if key in d and d[key] < (0 if key in ("max_redirects", "workers") else 1):
             raise check.fail(f"defaults.{key}", "must be a positive number")
     durations = {
         key: check.duration(d.get(key), f"defaults.{key}", getattr(Defaults, key))

@@ -27,6 +27,7 @@ class Defaults:
     per_host: int = 2
     min_interval: float = MIN_INTERVAL
     allow_private: bool = False
+    workers: int | None = None  # processes that parse; None: one per core, 0: in-process
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ DEFAULTS: Spec = {
     "per_host": (int, False),
     "min_interval": (str, False),
     "allow_private": (bool, False),
+    "workers": (int, False),
 }
 SOURCE: Spec = {
     "name": (str, True),

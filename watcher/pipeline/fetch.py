@@ -28,6 +28,7 @@ from watcher import USER_AGENT
 from watcher.config.model import MAX_INTERVAL, Defaults
 from watcher.errors import FetchError
 from watcher.model import Capture
+from watcher.pipeline.hostpools import HostPools
 from watcher.timeparse import now_iso
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -94,9 +95,8 @@ def make_client(defaults: Defaults) -> httpx.AsyncClient:
         follow_redirects=True,
         max_redirects=defaults.max_redirects,
         timeout=httpx.Timeout(defaults.timeout, connect=min(defaults.timeout, 10.0)),
-        limits=httpx.Limits(
-            max_connections=defaults.concurrency * 2, max_keepalive_connections=defaults.concurrency
-        ),
+        # Keep-alive connections, per_host of them in each host's own pool (hostpools.py).
+        transport=HostPools(defaults.per_host),
         trust_env=False,
     )
 
@@ -275,6 +275,9 @@ def _check_peer(resp: httpx.Response, url: str, guard: Guard) -> None:
 async def _read(resp: httpx.Response, max_bytes: int, moved_to: str | None) -> Response:
     received = _exchange(resp)
     if resp.status_code == 304:
+        # A 304 has no body, but a response closed unread makes httpx drop its connection:
+        # read the (empty) body so the connection goes back to the pool for the next request.
+        await resp.aread()
         return Response(
             str(resp.url),
             304,

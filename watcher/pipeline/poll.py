@@ -5,6 +5,10 @@ before parsing, and only items never seen before are enriched (press corner docu
 full text), cleaned and matched. A failing source backs off exponentially, a 429/503
 defers it as long as Retry-After asks, a 410 disables it, and a permanent redirect
 moves it: that state lives in the sources table.
+
+This process fetches (the event loop) and writes (in batches, writer.py); parsing,
+cleaning and matching run in worker processes (workers.py, work.py). A source whose job
+was lost with a worker that died is polled again: nothing of that poll was stored.
 """
 
 from __future__ import annotations
@@ -24,16 +28,17 @@ from watcher.errors import FetchError, StorageError
 from watcher.model import Item, Mention, PollResult, Provenance, SourceState
 from watcher.pipeline.fetch import Guard, HostLimiter, Response, fetch, make_client, refuse_private
 from watcher.pipeline.fulltext import add_full_text, archive_links
-from watcher.pipeline.match import Matcher
 from watcher.pipeline.sources import kind_for
 from watcher.pipeline.sources.common import PageFetcher
+from watcher.pipeline.workers import WorkerLost, Workers, cpu_count
+from watcher.pipeline.writer import Writer
 from watcher.store import Store
-from watcher.text.clean import html_to_text
 
 log = logging.getLogger(__name__)
 
 # What a source's own response is, as evidence, by the source's kind.
 ROLES = {"feed": "feed", "html": "page", "presscorner": "api"}
+LOST_RETRIES = 2  # polls again of a source whose job a dying worker took with it
 
 
 def backoff_delay(interval: float, failures: int) -> float:
@@ -49,12 +54,13 @@ class Poller:
         config: Config,
         store: Store,
         client: httpx.AsyncClient | None = None,
-        matcher: Matcher | None = None,
+        workers: Workers | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.client = client
-        self.matcher = matcher or Matcher(config.entities, config.topics)
+        self.workers = workers or Workers(0, config.entities, config.topics)
+        self.writer = Writer(store)
         self._pool: asyncio.Semaphore | None = None
         self.limiter = HostLimiter(config.defaults.per_host)
         self.guard: Guard = refuse_private  # for full-text fetches of untrusted links
@@ -66,7 +72,7 @@ class Poller:
         if config.defaults.per_host != self.config.defaults.per_host:
             self.limiter = HostLimiter(config.defaults.per_host)
         self.config = config
-        self.matcher = Matcher(config.entities, config.topics)
+        self.workers.use(worker_count(config), config.entities, config.topics)
 
     async def poll(self, source: Source, *, force: bool = False) -> PollResult:
         """Poll one source; failures are recorded on the source, never raised.
@@ -75,7 +81,7 @@ class Poller:
         """
         started = time.monotonic()
         try:
-            result = await self._poll(source, force)
+            result = await self._poll_until_done(source, force)
         except StorageError:
             raise  # the database is broken (full disk...): that stops the poll, not one source
         except Exception as exc:  # noqa: BLE001 - one source's bug must not stop the others
@@ -89,6 +95,25 @@ class Poller:
             result = PollResult(source.name, "error", error=message, crashed=True)
         result.seconds = time.monotonic() - started
         return result
+
+    async def _poll_until_done(self, source: Source, force: bool) -> PollResult:
+        """Poll again a source whose job was lost with a worker (nothing of it was stored)."""
+        for attempt in range(LOST_RETRIES + 1):
+            try:
+                return await self._poll(source, force)
+            except WorkerLost as exc:
+                if attempt < LOST_RETRIES:
+                    log.warning("source %s: %s; polling it again", source.name, exc)
+        state = self.store.source_state(source.name, source.url)
+        return await self._fail(
+            source,
+            state,
+            FetchError(
+                f"a worker process died {LOST_RETRIES + 1} times while this source was parsed",
+                hint="if only this source does it, its documents may crash the parser: "
+                "report it with the source's URL",
+            ),
+        )
 
     def fetch_page(self, guard: Guard | None = None) -> PageFetcher:
         """A GET with this poll's deadline, size cap, redirect limit and per-host limit."""
@@ -136,8 +161,10 @@ class Poller:
         state.next_poll_at = None
         d = self.config.defaults
         kind = kind_for(source.kind)
-        try:
-            async with self._pool:
+        # Held until the poll is stored: at most `concurrency` sources' bodies and items are
+        # in memory, waiting for a worker or the writer.
+        async with self._pool:
+            try:
                 resp = await fetch(
                     self.client,
                     kind.url_for(source, state.moved_to or source.url),
@@ -148,39 +175,66 @@ class Poller:
                     max_redirects=d.max_redirects,
                     limiter=self.limiter,
                 )
-            if resp.moved_to:
-                state.moved_to = resp.moved_to
-                log.info("source %s: moved permanently to %s", source.name, resp.moved_to)
-            if resp.not_modified:
-                self.store.record_source(state, status="not modified", http_status=304)
-                return PollResult(source.name, "not modified", http_status=304)
-            digest = hashlib.sha256(resp.body).hexdigest()
-            state.etag, state.last_modified = resp.etag, resp.last_modified
-            if digest == state.body_hash:
-                self.store.record_source(state, status="unchanged", http_status=resp.status)
-                return PollResult(
-                    source.name, "unchanged", http_status=resp.status, bytes=len(resp.body)
+                if resp.moved_to:
+                    state.moved_to = resp.moved_to
+                    log.info("source %s: moved permanently to %s", source.name, resp.moved_to)
+                if resp.not_modified:
+                    await self._record(state, "not modified", 304)
+                    return PollResult(source.name, "not modified", http_status=304)
+                digest = hashlib.sha256(resp.body).hexdigest()
+                state.etag, state.last_modified = resp.etag, resp.last_modified
+                if digest == state.body_hash:
+                    await self._record(state, "unchanged", resp.status)
+                    return PollResult(
+                        source.name, "unchanged", http_status=resp.status, bytes=len(resp.body)
+                    )
+                items = await self.workers.parse(
+                    source.kind, resp.body, resp.headers, resp.url, source
                 )
-            items = kind.parse(resp.body, resp.headers, resp.url, source)
-        except FetchError as exc:
-            return self._fail(source, state, exc)
-        state.body_hash = digest
-        new = self._new_items(source, items)
-        guard = None if source.allow_private else self.guard
-        if new and kind.enrich:
-            await kind.enrich(new, self.fetch_page(), source)
-        if new and source.full_text:
-            await add_full_text(new, self.fetch_page(guard))
-        found = clean_and_match(new, self.matcher)
-        if found and source.archive_links:
-            with_hits = list({id(item): item for item, _ in found}.values())
-            await archive_links(with_hits, self.fetch_page(guard))
-        provenance = Provenance(resp.capture(ROLES[source.kind]), __version__, self.config.sha256)
-        result = self._save(source, state, new, found, resp.status, provenance)
-        result.bytes = len(resp.body)
-        return result
+            except FetchError as exc:
+                return await self._fail(source, state, exc)
+            state.body_hash = digest
+            new = self._new_items(source, items)
+            guard = None if source.allow_private else self.guard
+            if new and kind.enrich:
+                await kind.enrich(new, self.fetch_page(), source)
+            if new and source.full_text:
+                await add_full_text(new, self.fetch_page(guard))
+            found = await self.clean_and_match(new)
+            if found and source.archive_links:
+                with_hits = list({id(item): item for item, _ in found}.values())
+                await archive_links(with_hits, self.fetch_page(guard))
+            provenance = Provenance(
+                resp.capture(ROLES[source.kind]), __version__, self.config.sha256
+            )
+            result = await self._save(source, state, new, found, resp.status, provenance)
+            result.bytes = len(resp.body)
+            return result
 
-    def _fail(self, source: Source, state: SourceState, exc: FetchError) -> PollResult:
+    async def clean_and_match(self, items: list[Item]) -> list[tuple[Item, Mention]]:
+        """Fill each item's text (its HTML cleaned, plus its linked page's) and match it.
+
+        The HTML and the linked page are dropped once cleaned: only the text is stored.
+        """
+        cleaned = await self.workers.clean_and_match([(i.title, i.html, i.page) for i in items])
+        found: list[tuple[Item, Mention]] = []
+        for item, done in zip(items, cleaned, strict=True):
+            item.text, item.html, item.page = done.text, "", None
+            found += [(item, m) for m in done.mentions]
+        return found
+
+    async def _record(
+        self, state: SourceState, status: str, http_status: int | None, error: str | None = None
+    ) -> None:
+        """Record a source's state after a poll that stored no item (batched with others)."""
+        await self.writer.write(
+            f"the state of source {state.name!r}",
+            lambda: self.store.record_source(
+                state, status=status, http_status=http_status, error=error
+            ),
+        )
+
+    async def _fail(self, source: Source, state: SourceState, exc: FetchError) -> PollResult:
         """Record a failed poll: back off, honour Retry-After, disable on 410."""
         now = _now()
         message = exc.message
@@ -196,7 +250,7 @@ class Poller:
                 delay = max(delay, exc.retry_after)
                 message += f" (Retry-After: next poll in {exc.retry_after:.0f}s or later)"
             state.next_poll_at = (now + timedelta(seconds=delay)).isoformat(timespec="seconds")
-        self.store.record_source(state, status=status, http_status=exc.status, error=message)
+        await self._record(state, status, exc.status, message)
         return PollResult(source.name, status, error=message, http_status=exc.status)
 
     def _new_items(self, source: Source, items: list[Item]) -> list[Item]:
@@ -206,7 +260,7 @@ class Poller:
             by_key.setdefault(item.key, item)
         return [by_key[k] for k in self.store.new_keys(source.name, by_key)]
 
-    def _save(
+    async def _save(
         self,
         source: Source,
         state: SourceState,
@@ -215,18 +269,28 @@ class Poller:
         http_status: int,
         provenance: Provenance | None = None,
     ) -> PollResult:
-        """Store the new items with their hits, deliveries and the hits' evidence."""
+        """Store the new items with their hits, deliveries and the hits' evidence.
+
+        Once stored, the items keep their key, title and link only (what a poll's summary
+        and its printed hits show): their texts and responses are in the database.
+        """
         alert = state.first_poll_at is not None or source.alert_first_poll
-        hit_ids = self.store.save_poll(
-            state,
-            new,
-            found,
-            lambda m: self.config.channels_for(m.entity, m.topics, source.name),
-            alert=alert,
-            http_status=http_status,
-            story_window=self.config.delivery.story_window,
-            provenance=provenance,
+        config = self.config
+        hit_ids = await self.writer.write(
+            f"the poll of source {source.name!r}",
+            lambda: self.store.save_poll(
+                state,
+                new,
+                found,
+                lambda m: config.channels_for(m.entity, m.topics, source.name),
+                alert=alert,
+                http_status=http_status,
+                story_window=config.delivery.story_window,
+                provenance=provenance,
+            ),
         )
+        for item in new:
+            item.text, item.captures = "", []
         return PollResult(
             source.name,
             "ok",
@@ -259,15 +323,10 @@ class Poller:
         return list(await asyncio.gather(*(one(s) for s in chosen)))
 
 
-def clean_and_match(items: list[Item], matcher: Matcher) -> list[tuple[Item, Mention]]:
-    """Fill each item's text (its HTML cleaned, plus any full text) and match it."""
-    found: list[tuple[Item, Mention]] = []
-    for item in items:
-        item.text = html_to_text(item.html)
-        if item.full_text and item.full_text not in item.text:
-            item.text = f"{item.text}\n{item.full_text}" if item.text else item.full_text
-        found += [(item, m) for m in matcher.match(item.title, item.text)]
-    return found
+def worker_count(config: Config) -> int:
+    """How many worker processes parse for `config` (defaults.workers, else one per core)."""
+    count = config.defaults.workers
+    return cpu_count() if count is None else count
 
 
 def _now() -> datetime:
@@ -275,7 +334,9 @@ def _now() -> datetime:
 
 
 class poller_session:
-    """``async with poller_session(config, store) as poller``: a Poller with its own client."""
+    """``async with poller_session(config, store) as poller``: a Poller with its own client
+    and its own worker processes (``defaults.workers``; started with the first body to parse,
+    stopped on exit)."""
 
     def __init__(self, config: Config, store: Store) -> None:
         self.config = config
@@ -283,7 +344,11 @@ class poller_session:
 
     async def __aenter__(self) -> Poller:
         self.client = make_client(self.config.defaults)
-        return Poller(self.config, self.store, self.client)
+        self.workers = Workers(worker_count(self.config), self.config.entities, self.config.topics)
+        return Poller(self.config, self.store, self.client, self.workers)
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.client.aclose()
+        try:
+            await self.client.aclose()
+        finally:
+            await self.workers.aclose()

@@ -4,9 +4,10 @@ A kind is a module here (feed, html, presscorner) with
 ``parse(body, headers, url, source=None) -> list[Item]``, and optionally
 ``listing_url(source, url) -> str`` (what to fetch, when not the source URL itself) and
 ``async enrich(new_items, fetch_page, source)`` (more fetches for NEW items only, such as
-the press corner's documents). `kind_for` maps the ``kind`` key of ``[[sources]]`` to it;
-it imports a kind's module on first use, so a poll that fetches nothing new never loads
-a parser.
+the press corner's documents). `kind_for` gives what the polling process needs of a kind
+(its URL and its extra fetches) without importing a parser; `parser_for` gives the parse
+function, importing its module (feedparser, BeautifulSoup) on first use: a poll that
+fetches nothing new never loads one, and the parsing happens in worker processes.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ Parser = Callable[..., list[Item]]  # parse(body, headers, url, source=None)
 
 @dataclass(frozen=True)
 class Kind:
-    """What a poll needs from a source kind."""
+    """What a poll needs from a source kind, besides parsing (see `parser_for`)."""
 
-    parse: Parser
+    name: str
     listing_url: Callable[[Source, str], str] | None = None
     enrich: Callable[[list[Item], PageFetcher, Source], Awaitable[Any]] | None = None
 
@@ -37,14 +38,23 @@ class Kind:
 
 def kind_for(name: str) -> Kind:
     """The source kind called `name` ("feed", "html" or "presscorner")."""
+    if name == "presscorner":
+        from watcher.pipeline.sources import presscorner  # JSON only: no parser to load
+
+        return Kind(name, presscorner.listing_url, presscorner.enrich)
+    return Kind(name)
+
+
+def parser_for(name: str) -> Parser:
+    """The parse function of the source kind called `name`."""
     if name == "feed":
         from watcher.pipeline.sources import feed
 
-        return Kind(feed.parse)
+        return feed.parse
     if name == "html":
         from watcher.pipeline.sources import html
 
-        return Kind(html.parse)
+        return html.parse
     from watcher.pipeline.sources import presscorner
 
-    return Kind(presscorner.parse, presscorner.listing_url, presscorner.enrich)
+    return presscorner.parse

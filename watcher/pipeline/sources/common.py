@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
-from watcher.pipeline.fetch import Response
+if TYPE_CHECKING:  # parsers run in worker processes, which never fetch (nor import httpx)
+    from watcher.pipeline.fetch import Response
 
 # fetch_page(url) -> Response: a GET with the poll's deadline, size cap and host limit.
-PageFetcher = Callable[[str], Awaitable[Response]]
+PageFetcher = Callable[[str], Awaitable["Response"]]
 
 
 def item_key(guid: str | None, link: str | None, *parts: str) -> str:

@@ -39,6 +39,30 @@ def make_soup(body: bytes, headers: dict[str, str]) -> BeautifulSoup:
         return BeautifulSoup(body, "lxml", from_encoding=charset_of(headers))
 
 
+# Page furniture that is not the article: dropped before taking the text.
+FURNITURE = (
+    "nav, header, footer, aside, form, script, style, noscript, template, iframe, "
+    "[role=navigation], [role=banner], [role=contentinfo], [aria-hidden=true]"
+)
+MAIN = ("article", "main", "[role=main]", "#content", ".content", "body")
+
+
+def main_text(body: bytes, headers: dict[str, str]) -> str:
+    """The readable main text of an article page, without navigation, header and footer."""
+    soup = make_soup(body, headers)
+    for node in soup.select(FURNITURE):
+        node.decompose()
+    for selector in MAIN:
+        found = soup.select(selector)
+        if found:
+            # Several <article>s: a page of teasers more often than one story; take the longest.
+            best = max(found, key=lambda n: len(n.get_text()))
+            text = html_to_text(str(best))
+            if text:
+                return text
+    return ""
+
+
 def _first(element: Tag, selector: str) -> Tag | None:
     """The first match inside `element`, else `element` itself when it matches."""
     found = element.select_one(selector)
