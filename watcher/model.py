@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass
+@dataclass(slots=True)  # slots: a first poll holds thousands of items and mentions
 class Item:
     """One news item as a source published it; `html` is raw, `text` is filled when new."""
 
@@ -56,7 +56,7 @@ class Capture:
     role: str = "feed"  # "feed", "page", "api" (the source), "document", "article"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Mention:
     """Where an entity was found: the alias as written in the item, the field and offsets."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import click
@@ -17,11 +18,15 @@ from watcher.cli.base import (
     reports_errors,
     since,
 )
+from watcher.cli.progress import progress
 from watcher.config import Config
 from watcher.output import FORMATS, render
 
 if TYPE_CHECKING:
     from watcher.pipeline.match import Matcher
+    from watcher.pipeline.rematch import RematchReport
+
+WORKERS_FROM = 2000  # items from which rematch uses worker processes (and shows a bar)
 
 # -- matching: explain, try, rematch -----------------------------------------------------------
 
@@ -109,12 +114,34 @@ def rematch(ctx: click.Context, since_: str | None, alert: bool, fmt: str) -> No
     New hits are marked retroactive and are not alerted unless --alert. Hits that no
     longer match are listed and marked, never deleted.
 
+    A large database is matched by one worker process per core (defaults.workers), with a
+    progress bar on a terminal.
+
     Example: regwatch rematch --since 30d
     """
+    import asyncio
+
     from watcher.pipeline.rematch import rematch_items
+    from watcher.pipeline.workers import Workers, worker_count
 
     config = get_config(ctx)
-    report = rematch_items(open_store(ctx), config, since=since(since_), alert=alert)
+    store = open_store(ctx)
+    cutoff = since(since_)
+    total = store.count_items_since(cutoff)
+    # Starting workers costs more than a few batches of items take to match in-process.
+    count = worker_count(config) if total >= WORKERS_FROM else 0
+
+    async def go(advance: Callable[[int], None]) -> RematchReport:
+        workers = Workers(count, config.entities, config.topics)
+        try:
+            return await rematch_items(
+                store, config, workers, since=cutoff, alert=alert, on_batch=advance
+            )
+        finally:
+            await workers.aclose()
+
+    with progress(total if total >= WORKERS_FROM else 0, "Matching") as advance:
+        report = asyncio.run(go(advance))
     rows = [{"change": "new", **r} for r in report.new]
     rows += [{"change": "no longer matches", **r} for r in report.unmatched]
     if rows or fmt != "table":

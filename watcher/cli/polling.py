@@ -10,6 +10,7 @@ import click
 from watcher.cli.base import cli, config_option, duration, get_config, reports_errors
 from watcher.cli.progress import progress
 from watcher.errors import WatcherError
+from watcher.model import PollResult
 from watcher.output import render
 from watcher.store import Store
 
@@ -69,13 +70,22 @@ def poll(ctx: click.Context, names: tuple[str, ...], due: bool = False) -> None:
     Example: regwatch poll --source ec-presscorner
     """
     from watcher.alert.outbox import Dispatcher
-    from watcher.daemon.cycle import CycleResult, print_hits, run_cycle
+    from watcher.daemon.cycle import CycleResult, hit_lines, run_cycle
     from watcher.pipeline.poll import poller_session
 
     config = get_config(ctx)
     chosen = [config.source(n) for n in names] if names else list(config.sources)
     chosen = [s for s in chosen if s.enabled]
     store = Store(config.storage_path)
+    # What is printed of each source's hits, kept as each source is done instead of the
+    # hits' items and mentions (a first poll of 300 feeds finds thousands).
+    printed: dict[str, list[str]] = {}
+
+    def done(result: PollResult, advance: Callable[[int], None]) -> None:
+        advance(1)
+        if not config.channels:
+            printed[result.source] = hit_lines(result)
+        result.hits = []  # stored; the summary counts result.hit_ids
 
     async def go(advance: Callable[[int], None]) -> CycleResult:
         dispatcher = Dispatcher(
@@ -89,7 +99,7 @@ def poll(ctx: click.Context, names: tuple[str, ...], due: bool = False) -> None:
                 dispatcher,
                 chosen,
                 force=not due,
-                on_done=lambda _: advance(1),
+                on_done=lambda result: done(result, advance),
             )
 
     # A bar only where it helps: many sources (a first poll takes a while), on a terminal.
@@ -97,15 +107,15 @@ def poll(ctx: click.Context, names: tuple[str, ...], due: bool = False) -> None:
         cycle = asyncio.run(go(advance))
     results = cycle.polls
     for r in results:
-        if not config.channels:
-            print_hits(r)
+        for line in printed.get(r.source, []):
+            click.echo(line)
     rows = [
         {
             "source": r.source,
             "status": r.status,
             "new": r.new_items,
-            "hits": len(r.hits),
-            "note": r.error or ("" if r.alerted or not r.hits else "first poll: not alerted"),
+            "hits": len(r.hit_ids),
+            "note": r.error or ("" if r.alerted or not r.hit_ids else "first poll: not alerted"),
         }
         for r in results
     ]
@@ -114,7 +124,8 @@ def poll(ctx: click.Context, names: tuple[str, ...], due: bool = False) -> None:
     click.echo(
         f"{len(results)} sources polled, {errors} failed, "
         f"{sum(r.new_items for r in results)} new items, "
-        f"{sum(len(r.hits) for r in results)} hits; alerts: {cycle.sent} sent, {cycle.failed} failed"
+        f"{sum(len(r.hit_ids) for r in results)} hits; "
+        f"alerts: {cycle.sent} sent, {cycle.failed} failed"
     )
     deferred = sum(1 for r in results if r.status == "deferred")
     if deferred:

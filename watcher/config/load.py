@@ -184,9 +184,11 @@ def _source(
 
 def _selectors(raw: dict[str, Any], where: str, check: Checker) -> Selectors:
     """The html selectors, each compiled once here so a typo stops start-up, not a poll."""
+    check.table(raw, SELECTORS, where)
+    if not raw:
+        return Selectors()  # the defaults: no need to load soupsieve (and BeautifulSoup)
     import soupsieve
 
-    check.table(raw, SELECTORS, where)
     for key, value in raw.items():
         try:
             soupsieve.compile(value)

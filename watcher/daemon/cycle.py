@@ -64,9 +64,14 @@ async def run_cycle(
 
 def print_hits(result: PollResult) -> None:
     """Without channels, hits go to standard output (one line each)."""
-    for item, mention in result.hits:
-        print(
-            f"HIT {mention.entity} [{result.source}] {item.title} <{item.link or ''}> "
-            f"({mention.matched!r})",
-            flush=True,
-        )
+    for line in hit_lines(result):
+        print(line, flush=True)
+
+
+def hit_lines(result: PollResult) -> list[str]:
+    """The lines `print_hits` prints for a poll's hits."""
+    return [
+        f"HIT {mention.entity} [{result.source}] {item.title} <{item.link or ''}> "
+        f"({mention.matched!r})"
+        for item, mention in result.hits
+    ]

@@ -30,7 +30,7 @@ from watcher.pipeline.fetch import Guard, HostLimiter, Response, fetch, make_cli
 from watcher.pipeline.fulltext import add_full_text, archive_links
 from watcher.pipeline.sources import kind_for
 from watcher.pipeline.sources.common import PageFetcher
-from watcher.pipeline.workers import WorkerLost, Workers, cpu_count
+from watcher.pipeline.workers import WorkerLost, Workers, worker_count
 from watcher.pipeline.writer import Writer
 from watcher.store import Store
 
@@ -321,12 +321,6 @@ class Poller:
             return result
 
         return list(await asyncio.gather(*(one(s) for s in chosen)))
-
-
-def worker_count(config: Config) -> int:
-    """How many worker processes parse for `config` (defaults.workers, else one per core)."""
-    count = config.defaults.workers
-    return cpu_count() if count is None else count
 
 
 def _now() -> datetime:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any, TypeVar
 
-from watcher.config.model import Entity, Source, Topic
+from watcher.config.model import Config, Entity, Source, Topic
 from watcher.model import Item, Mention
 from watcher.pipeline import work
 from watcher.pipeline.match import Matcher
@@ -35,10 +35,12 @@ class WorkerLost(Exception):
     """A worker process died while this job was in the pool: the job's work is lost."""
 
 
-def cpu_count() -> int:
-    """The cores this process may run on (the default number of workers)."""
+def worker_count(config: Config) -> int:
+    """How many worker processes `config` asks for: defaults.workers, else one per core."""
+    if config.defaults.workers is not None:
+        return config.defaults.workers
     try:
-        return len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))  # the cores this process may run on
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
 

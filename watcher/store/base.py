@@ -13,7 +13,7 @@ import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from watcher.errors import StorageError
 from watcher.model import Hit, Mention
@@ -190,10 +190,18 @@ class StoreBase:
             if name in done:
                 continue
             with self._transaction():
-                step(self.db)
+                step(self._statements())
                 self._execute("INSERT INTO _migrations VALUES (?, ?)", [name, now_iso()])
             applied.append(name)
         return applied
+
+    def _statements(self) -> sqlite_utils.Database:
+        """What a migration step runs its statements through: `execute(sql, params)`.
+
+        Every step only calls execute(); a plain executor spares loading sqlite-utils when a
+        new database is created (the first poll). A step needing more can use `store.db`.
+        """
+        return cast("sqlite_utils.Database", _Statements(self))
 
     def migrations(self) -> list[str]:
         """The names of the migrations this database has had."""
@@ -256,3 +264,13 @@ def hit_from_row(row: dict[str, Any]) -> Hit:
         match=row.get("match"),
         rank=row.get("rank"),
     )
+
+
+class _Statements:
+    """sqlite-utils' Database.execute() over a store's connection, for migration steps."""
+
+    def __init__(self, store: StoreBase) -> None:
+        self.store = store
+
+    def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> sqlite3.Cursor:
+        return self.store._execute(sql, parameters or ())

@@ -210,6 +210,11 @@ class QueryStore(StoreBase):
 
     # -- rematch ---------------------------------------------------------------------------------
 
+    def count_items_since(self, since: str | None) -> int:
+        """How many items `items_since` gives."""
+        where = "WHERE COALESCE(published, discovered) >= ?" if since else ""
+        return int(self._value(f"SELECT COUNT(*) FROM items {where}", [since] if since else []))
+
     def items_since(self, since: str | None, batch: int = 500) -> Iterator[list[dict[str, Any]]]:
         """Stored items published (or discovered) since `since`, in batches, oldest first."""
         where = "WHERE COALESCE(published, discovered) >= ? AND" if since else "WHERE"
