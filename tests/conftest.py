@@ -65,7 +65,8 @@ def rss(items: list[dict[str, str]], title: str = "Test feed") -> str:
 
 
 class FeedServer:
-    """HTTP server with a mutable route table; honours ETag/If-None-Match; logs requests.
+    """HTTP server with a mutable route table; honours ETag/If-None-Match; logs requests
+    and counts the TCP connections it accepted (`connections`).
 
     A route is a dict: body (str|bytes), status, ctype, headers, etag (bool, default True),
     last_modified (str), handler (callable(request_handler) taking over the response).
@@ -129,7 +130,14 @@ class FeedServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def verify_request(self, request: Any, client_address: Any) -> bool:
+                with farm.lock:
+                    farm.connections += 1  # once per TCP connection accepted
+                return True
+
+        self.connections = 0
+        self.httpd = Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         # A short poll interval: shutdown() waits for it, at every test's teardown.

@@ -269,3 +269,23 @@ def test_address_reached_is_checked_again_after_connecting(feed_server):
     with pytest.raises(FetchError, match="it connected to a private address"):
         fetch_with(feed_server.url("/page"), rebinding)
     assert len(calls) == 2
+
+
+def test_polls_keep_their_connections_open_even_when_every_feed_answers_304(
+    feed_server, make_config, run_cli
+):
+    """Six sources on one host: a poll uses per_host (2) connections, not one per source,
+    and a 304 (no body) leaves its connection open for the next request too."""
+    sources = {}
+    for n in range(6):
+        feed_server.routes[f"/f{n}.xml"] = {
+            "body": rss([{"title": f"News {n}", "link": f"https://x/{n}"}])
+        }
+        sources[f"f{n}"] = feed_server.url(f"/f{n}.xml")
+    config = make_config(sources)
+    assert "6 sources polled, 0 failed, 6 new items" in run_cli(config, "poll").output
+    first = feed_server.connections
+    result = run_cli(config, "poll")
+    assert "6 sources polled, 0 failed, 0 new items" in result.output
+    assert result.output.count("not modified") == 6
+    assert first <= 2 and feed_server.connections - first <= 2

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 
 from conftest import rss
 
@@ -182,3 +184,39 @@ def test_demo_shows_hits_and_alerts_without_network(tmp_path):
     assert "commission: 1 new items, 3 hits (alerted)" in result.output
     assert "Alerts received by the local webhook (3)" in result.output
     assert (tmp_path / "demo" / "demo.db").exists()
+
+
+# Loaded only for work a poll of unchanged feeds never does: parsing and cleaning (they run
+# in worker processes), the worker pool itself, sending alerts, digests and stories, metrics
+# and the scheduler of the daemon, sqlite-utils (migrations and upkeep).
+NOT_FOR_304 = (
+    "bs4",
+    "feedparser",
+    "lxml",
+    "soupsieve",
+    "ahocorasick",
+    "concurrent.futures.process",
+    "apprise",
+    "apscheduler",
+    "prometheus_client",
+    "sqlite_utils",
+    "watcher.alert.digest",
+    "watcher.story",
+)
+
+
+def test_a_poll_where_every_feed_answers_304_loads_no_parser(feed_server, make_config, run_cli):
+    feed_server.routes["/eu.xml"] = {"body": rss([{"title": "OpenAI", "link": "https://x/1"}])}
+    config = make_config({"eu": feed_server.url("/eu.xml")})
+    assert run_cli(config, "poll").exit_code == 0
+    code = (
+        "import sys\n"
+        "from watcher.__main__ import main\n"
+        f"sys.argv = ['regwatch', '--config', {str(config)!r}, 'poll']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(sys.modules), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "not modified" in done.stdout, done.stdout + done.stderr
+    loaded = set(done.stderr.split())
+    assert [name for name in NOT_FOR_304 if name in loaded] == []

@@ -155,9 +155,7 @@ def dump(db: Path) -> dict[str, list[tuple[Any, ...]]]:
         conn.close()
 
 
-def poll_with(
-    make_config, run_cli, webhook, tmp_path, sources: str, defaults: str, name: str
-) -> Path:
+def config_with(make_config, webhook, tmp_path, sources: str, defaults: str, name: str) -> Path:
     config = make_config(
         channels={"team": webhook.url},
         extra=sources,
@@ -165,11 +163,38 @@ def poll_with(
         defaults=defaults,
     )
     moved = tmp_path / f"{name}.toml"
-    text = config.read_text().replace('path = "regwatch.db"', f'path = "{name}.db"')
-    moved.write_text(text)
-    result = run_cli(moved, "poll")
+    moved.write_text(config.read_text().replace('path = "regwatch.db"', f'path = "{name}.db"'))
+    return moved
+
+
+def poll(run_cli, config: Path) -> Path:
+    result = run_cli(config, "poll")
     assert result.exit_code == 0, result.output
-    return tmp_path / f"{name}.db"
+    return config.with_suffix(".db")
+
+
+def change_some_feeds(feed_server: Any) -> None:
+    """A second round: new items in two feeds and on the page, the rest unchanged (dated:
+    an undated item's stories are keyed by when it was stored)."""
+    eu = feed_server.routes["/eu.xml"]["body"]
+    feed_server.routes["/eu.xml"]["body"] = eu.replace(
+        "<item>",
+        "<item><title>OpenAI and Microsoft: merger cleared</title>"
+        "<link>https://eu.example/4</link><guid>https://eu.example/4</guid>"
+        "<pubDate>Wed, 28 Feb 2024 10:00:00 +0000</pubDate>"
+        "<description>&lt;p&gt;A chatbot deal.&lt;/p&gt;</description></item><item>",
+        1,
+    )
+    wire = feed_server.routes["/wire.xml"]["body"]
+    feed_server.routes["/wire.xml"]["body"] = wire.replace(
+        "<item>",
+        "<item><title>Commission clears OpenAI and Microsoft merger</title>"
+        "<link>https://wire.example/125</link><guid>w125</guid>"
+        "<pubDate>Wed, 28 Feb 2024 11:00:00 +0000</pubDate></item><item>",
+        1,
+    )
+    dated = {**ECL_ITEMS[1], "stamp": "2024-02-26T09:00:00Z"}
+    feed_server.routes["/page"]["body"] = ecl_page([dated, ECL_ITEMS[0]])
 
 
 def test_workers_store_exactly_what_one_process_stores(
@@ -179,16 +204,18 @@ def test_workers_store_exactly_what_one_process_stores(
     # concurrency 1: sources polled and stored one after the other, in the config's order,
     # so both runs assign ids (and stories) in the same order.
     one_by_one = 'timeout = "5s"\nconcurrency = 1'
-    serial = poll_with(
-        make_config, run_cli, webhook, tmp_path, sources, one_by_one + "\nworkers = 0", "a"
-    )
-    parallel = poll_with(
-        make_config, run_cli, webhook, tmp_path, sources, one_by_one + "\nworkers = 2", "b"
-    )
+    a = config_with(make_config, webhook, tmp_path, sources, one_by_one + "\nworkers = 0", "a")
+    b = config_with(make_config, webhook, tmp_path, sources, one_by_one + "\nworkers = 2", "b")
+    # First polls: every item new, cleaned with the parse; second polls: a few new items,
+    # cleaned after the stored ones are left out (two jobs).
+    serial, parallel = poll(run_cli, a), poll(run_cli, b)
+    change_some_feeds(feed_server)
+    poll(run_cli, a), poll(run_cli, b)
     one, two = dump(serial), dump(parallel)
     for table in TABLES:
         assert one[table] == two[table], table
     # The comparison is worth something: every kind stored items, hits, stories, evidence.
+    assert ("eu", "https://eu.example/4") in {(row[1], row[4]) for row in one["items"]}
     assert {row[1] for row in one["items"]} == {
         "eu",
         "wire",
@@ -209,8 +236,10 @@ def test_concurrent_polls_with_workers_store_the_same_items_and_hits(
     feed_server, make_config, run_cli, webhook, tmp_path
 ):
     sources = serve_every_kind(feed_server)
-    serial = poll_with(make_config, run_cli, webhook, tmp_path, sources, "workers = 0", "a")
-    parallel = poll_with(make_config, run_cli, webhook, tmp_path, sources, "workers = 2", "b")
+    serial = poll(run_cli, config_with(make_config, webhook, tmp_path, sources, "workers = 0", "a"))
+    parallel = poll(
+        run_cli, config_with(make_config, webhook, tmp_path, sources, "workers = 2", "b")
+    )
 
     def content(db: Path) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
         conn = sqlite3.connect(db)

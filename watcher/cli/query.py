@@ -20,7 +20,6 @@ from watcher.model import REVIEW_STATUSES
 from watcher.output import FORMATS, HIT_FORMATS, chart, period_table, render
 from watcher.store import Store
 from watcher.store.queries import GROUPS
-from watcher.story import group_stories
 from watcher.timeparse import EVERY, human_duration, utcnow
 
 
@@ -82,6 +81,8 @@ def hits(
         status=status,
     )
     if stories:
+        from watcher.story import group_stories
+
         rows = group_stories(hits, limit or None)
         if fmt != "json":
             rows = [

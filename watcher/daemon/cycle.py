@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from watcher.alert.digest import queue_digests
 from watcher.alert.health import check_health
-from watcher.alert.outbox import Dispatcher
 from watcher.config.model import Config, Source
 from watcher.model import PollResult
 from watcher.pipeline.poll import Poller
 from watcher.store import Store
 from watcher.timeparse import utcnow
+
+if TYPE_CHECKING:
+    from watcher.alert.outbox import Dispatcher
 
 
 @dataclass
@@ -54,6 +56,8 @@ async def run_cycle(
             result.health_changes += 1
     if not config.channels:
         return result
+    from watcher.alert.digest import queue_digests  # only with channels to send to
+
     queue_digests(store, config.channels, utcnow(), base_url=config.web.base_url)
     if wait:
         result.sent, result.failed = await dispatcher.drain()

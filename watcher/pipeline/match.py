@@ -16,13 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-
-import ahocorasick
+from typing import TYPE_CHECKING
 
 from watcher.config.model import Entity, Topic
 from watcher.model import Mention
 from watcher.text.clean import make_snippet, mark_snippet
 from watcher.text.fold import exact, fold, is_word_char
+
+if TYPE_CHECKING:
+    import ahocorasick
 
 ALIAS_ROLES = ("alias", "exact_alias", "weak_alias")
 _FIELDS = ("title", "text")
@@ -110,6 +112,8 @@ def _build_automaton(terms: dict[str, list[_Term]]) -> ahocorasick.Automaton | N
     """One automaton over the folded keys; each key knows its bounds and its config terms."""
     if not terms:
         return None
+    import ahocorasick  # with the first matcher: a poll where nothing changed needs none
+
     automaton = ahocorasick.Automaton()
     for key, entries in terms.items():
         placed = tuple(e for e in entries if e.role not in _PRESENCE)

@@ -14,6 +14,7 @@ was lost with a worker that died is polled again: nothing of that poll was store
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 # What a source's own response is, as evidence, by the source's kind.
 ROLES = {"feed": "feed", "html": "page", "presscorner": "api"}
 LOST_RETRIES = 2  # polls again of a source whose job a dying worker took with it
+FIRST_POLLS_PER_WORKER = 4  # sources in their first poll at once, per worker (at least 8)
 
 
 def backoff_delay(interval: float, failures: int) -> float:
@@ -62,6 +64,7 @@ class Poller:
         self.workers = workers or Workers(0, config.entities, config.topics)
         self.writer = Writer(store)
         self._pool: asyncio.Semaphore | None = None
+        self._first: asyncio.Semaphore | None = None  # first polls in flight (see _poll)
         self.limiter = HostLimiter(config.defaults.per_host)
         self.guard: Guard = refuse_private  # for full-text fetches of untrusted links
 
@@ -69,6 +72,7 @@ class Poller:
         """Switch to a reloaded config: new sources, entities, topics, channels and limits."""
         if config.defaults.concurrency != self.config.defaults.concurrency:
             self._pool = None  # polls in flight keep the old semaphore; new ones get a new one
+        self._first = None
         if config.defaults.per_host != self.config.defaults.per_host:
             self.limiter = HostLimiter(config.defaults.per_host)
         self.config = config
@@ -139,6 +143,8 @@ class Poller:
             raise RuntimeError("Poller needs an HTTP client; use `async with poller_session(...)`")
         if self._pool is None:
             self._pool = asyncio.Semaphore(self.config.defaults.concurrency)
+        if self._first is None:
+            self._first = asyncio.Semaphore(max(FIRST_POLLS_PER_WORKER * self.workers.count, 8))
         state = self.store.source_state(source.name, source.url)
         if state.url != source.url:  # the config now points elsewhere: start afresh
             state.url, state.etag, state.last_modified, state.body_hash = (
@@ -162,8 +168,11 @@ class Poller:
         d = self.config.defaults
         kind = kind_for(source.kind)
         # Held until the poll is stored: at most `concurrency` sources' bodies and items are
-        # in memory, waiting for a worker or the writer.
-        async with self._pool:
+        # in memory, waiting for a worker or the writer. A source never polled (nothing
+        # stored) brings back its whole feed, to be parsed: those wait for one another, a
+        # few per worker, so a first poll of many sources does not hold them all at once.
+        first = self._first if state.body_hash is None else contextlib.nullcontext()
+        async with first, self._pool:
             try:
                 resp = await fetch(
                     self.client,
@@ -188,19 +197,26 @@ class Poller:
                     return PollResult(
                         source.name, "unchanged", http_status=resp.status, bytes=len(resp.body)
                     )
-                items = await self.workers.parse(
-                    source.kind, resp.body, resp.headers, resp.url, source
+                # A source with nothing stored yet: all its items are new, so they are
+                # cleaned and matched with the parse (unless fetches must come in between).
+                at_once = state.body_hash is None and not kind.enrich and not source.full_text
+                parsed = await self.workers.parse(
+                    source.kind, resp.body, resp.headers, resp.url, source, clean=at_once
                 )
             except FetchError as exc:
                 return await self._fail(source, state, exc)
             state.body_hash = digest
-            new = self._new_items(source, items)
+            new = self._new_items(source, parsed.items)
             guard = None if source.allow_private else self.guard
             if new and kind.enrich:
                 await kind.enrich(new, self.fetch_page(), source)
             if new and source.full_text:
                 await add_full_text(new, self.fetch_page(guard))
-            found = await self.clean_and_match(new)
+            if parsed.mentions is None:
+                found = await self.clean_and_match(new)
+            else:
+                mentions = {id(i): ms for i, ms in zip(parsed.items, parsed.mentions, strict=True)}
+                found = [(item, m) for item in new for m in mentions[id(item)]]
             if found and source.archive_links:
                 with_hits = list({id(item): item for item, _ in found}.values())
                 await archive_links(with_hits, self.fetch_page(guard))

@@ -34,10 +34,15 @@ ToClean = tuple[str, str, tuple[bytes, dict[str, str]] | None]
 
 @dataclass(frozen=True)
 class Parsed:
-    """The items of a body, or why it is not a document of its kind (`error`)."""
+    """The items of a body, or why it is not a document of its kind (`error`).
+
+    When cleaned with the parse, each item's `text` is filled (its HTML dropped) and
+    `mentions` holds each item's mentions, in the items' order; otherwise it is None.
+    """
 
     items: list[Item]
     error: FetchError | None = None
+    mentions: list[tuple[Mention, ...]] | None = None
 
 
 @dataclass(frozen=True)
@@ -71,12 +76,30 @@ def _exit_with(parent: multiprocessing.process.BaseProcess) -> None:
     os._exit(0)
 
 
-def parse_body(kind: str, body: bytes, headers: dict[str, str], url: str, source: Source) -> Parsed:
-    """The items of a fetched body, by the source's kind (`error`: not such a document)."""
+def parse_body(
+    kind: str,
+    body: bytes,
+    headers: dict[str, str],
+    url: str,
+    source: Source,
+    clean: bool = False,
+    matcher: Matcher | None = None,
+) -> Parsed:
+    """The items of a fetched body, by the source's kind (`error`: not such a document).
+
+    With `clean`, every item is also cleaned and matched (`matcher` None: this worker's):
+    for a source none of whose items is stored yet, one job instead of two.
+    """
     try:
-        return Parsed(parser_for(kind)(body, headers, url, source))
+        items = parser_for(kind)(body, headers, url, source)
     except FetchError as exc:
         return Parsed([], exc)
+    if not clean:
+        return Parsed(items)
+    cleaned = clean_and_match([(i.title, i.html, None) for i in items], matcher)
+    for item, done in zip(items, cleaned, strict=True):
+        item.text, item.html = done.text, ""
+    return Parsed(items, mentions=[done.mentions for done in cleaned])
 
 
 def clean_and_match(items: Iterable[ToClean], matcher: Matcher | None = None) -> list[Cleaned]:

@@ -22,7 +22,7 @@ from concurrent.futures import Executor
 from typing import Any, TypeVar
 
 from watcher.config.model import Config, Entity, Source, Topic
-from watcher.model import Item, Mention
+from watcher.model import Mention
 from watcher.pipeline import work
 from watcher.pipeline.match import Matcher
 
@@ -74,13 +74,24 @@ class Workers:
         return self._matcher
 
     async def parse(
-        self, kind: str, body: bytes, headers: dict[str, str], url: str, source: Source
-    ) -> list[Item]:
-        """The items of a fetched body; FetchError when it is not a document of its kind."""
-        parsed = await self._run(work.parse_body, kind, body, headers, url, source)
+        self,
+        kind: str,
+        body: bytes,
+        headers: dict[str, str],
+        url: str,
+        source: Source,
+        *,
+        clean: bool = False,
+    ) -> work.Parsed:
+        """The items of a fetched body (cleaned and matched too, with `clean`); FetchError
+        when it is not a document of its kind."""
+        args: tuple[Any, ...] = (kind, body, headers, url, source, clean)
+        if not self.count and clean:
+            args += (self.matcher,)
+        parsed: work.Parsed = await self._run(work.parse_body, *args)
         if parsed.error is not None:
             raise parsed.error
-        return parsed.items
+        return parsed
 
     async def clean_and_match(self, items: list[work.ToClean]) -> list[work.Cleaned]:
         """Each item's text and mentions (see work.clean_and_match)."""
