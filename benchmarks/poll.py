@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/poll.py                       # 300 feeds x 50 items, both tools
     .venv/bin/python benchmarks/poll.py --skip-rss2email --feeds 3000 --items 10
     .venv/bin/python benchmarks/poll.py --skip-rss2email --entities 10000
+    .venv/bin/python benchmarks/poll.py --skip-rss2email --workers 0   # all in one process
 
 The farm (benchmarks/farm.py) runs in its own process: N RSS feeds of M items, each item
 ~2.5 KB of HTML in its description, spread over --hosts loopback addresses
@@ -17,7 +18,12 @@ Runs, each a fresh command measured from outside, start-up and imports included:
   of the checkout this script is in (so that checkout's watcher/ is measured), on a new database
   (every item new), with 300 [[sources]], the entities Microsoft, OpenAI, Mistral AI (and
   --entities K - 3 synthetic ones, whose aliases never occur in full in the text),
-  `concurrency = 50`, `timeout = "60s"`, no channels (nothing to send).
+  `concurrency = 50`, `timeout = "60s"`, no channels (nothing to send), its worker
+  processes as configured (one per core unless --workers). The Python is a venv under
+  benchmarks/out/ with regwatch's runtime dependencies only, as a user installs it (and
+  as rss2email gets its own; --regwatch-python current uses this script's Python and its
+  extras instead), and the checkout's bytecode is compiled first, as an installed
+  package's is (PYTHONDONTWRITEBYTECODE in the environment is dropped for the runs).
 - regwatch warm: the same command again: one conditional GET per feed, all 304.
 - rss2email cold: `r2e run` on a freshly created feed database. rss2email 3.14 sends every
   entry of a feed on its first run unless the feed was added with `r2e add --only-new` or
@@ -47,10 +53,13 @@ Figures per run:
   larger (descendants nobody waited for) that figure is used and marked with `*`. A
   descendant that detaches itself (double fork) leaves the tree and is not counted.
 - tree RSS: the largest sum of the RSS of every process in the tree, sampled every 20 ms
-  from /proc; max RSS: the largest single process's ru_maxrss (from wait4).
+  from /proc; max RSS: the largest single process's ru_maxrss (from wait4). Each run's
+  details list its processes (main, worker, multiprocessing's resource tracker) with
+  their peak RSS and CPU.
 - farm: what the farm served during the run (requests, 200s, 304s, TCP connections, MB),
   the mails the sink received, and the farm's own CPU (not part of the tool's figures).
 
+The run ends with the issue's four figures, yes or NO, from this run's measurements.
 The machine's other load shows in the figures: run it more than once and compare.
 """
 
@@ -178,6 +187,17 @@ def children_by_scan(pid: int) -> list[int]:
 HAS_CHILDREN = Path(f"/proc/self/task/{os.getpid()}/children").exists()
 
 
+def process_kind(pid: int) -> str:
+    """main, worker (multiprocessing's spawn_main) or tracker (its resource tracker)."""
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        cmdline = f.read()
+    if b"spawn_main" in cmdline:
+        return "worker"
+    if b"resource_tracker" in cmdline:
+        return "tracker"
+    return "main"
+
+
 def tree(root: int) -> list[int]:
     pids, todo = [], [root]
     while todo:
@@ -205,6 +225,14 @@ class Run:
     stderr: str = ""
     farm: dict[str, int] = field(default_factory=dict)
     farm_cpu: float = 0.0
+    # pid -> (what it is, its largest sampled RSS, its last sampled CPU)
+    seen: dict[int, tuple[str, int, float]] = field(default_factory=dict)
+
+    def processes_line(self) -> str:
+        """Each process of the tree: what it is, its peak RSS and CPU (sampled)."""
+        return ", ".join(
+            f"{what} {rss / 1e6:.0f} MB {cpu:.2f} s" for what, rss, cpu in self.seen.values()
+        )
 
     @property
     def cpu(self) -> float:
@@ -232,8 +260,11 @@ def measure(label: str, cmd: list[str], folder: Path, farm: FarmProcess, **kw: A
                 total = 0
                 for pid in tree(proc.pid):
                     try:
-                        total += proc_rss(pid)
+                        rss = proc_rss(pid)
+                        total += rss
                         cpu_seen[pid] = proc_cpu(pid)
+                        what, peak, _ = run.seen.get(pid) or (process_kind(pid), 0, 0.0)
+                        run.seen[pid] = (what, max(peak, rss), cpu_seen[pid])
                     except (OSError, IndexError, ValueError):
                         continue
                 run.tree_rss = max(run.tree_rss, total)
@@ -256,8 +287,12 @@ def measure(label: str, cmd: list[str], folder: Path, farm: FarmProcess, **kw: A
 # --- regwatch ---------------------------------------------------------------------------
 
 
-def regwatch_config(folder: Path, farm: FarmProcess, feeds: int, entities: int, db: str) -> Path:
+def regwatch_config(
+    folder: Path, farm: FarmProcess, feeds: int, entities: int, db: str, workers: int | None
+) -> Path:
     lines = [f'[storage]\npath = "{db}"\n[defaults]\nconcurrency = 50\ntimeout = "60s"\n']
+    if workers is not None:
+        lines.append(f"workers = {workers}\n")
     for n in range(feeds):
         lines.append(f'[[sources]]\nname = "f{n}"\nurl = "{farm.url(n)}"\n')
     for name in ENTITIES:
@@ -272,10 +307,66 @@ def regwatch_config(folder: Path, farm: FarmProcess, feeds: int, entities: int, 
     return config
 
 
-def regwatch(config: Path, label: str, folder: Path, farm: FarmProcess) -> Run:
-    cmd = [sys.executable, "-m", "watcher", "--config", str(config), "--log-level", "error"]
-    # From the checkout's root, so `-m watcher` is this checkout's, whatever the venv points at.
-    run = measure(label, cmd + ["poll"], folder, farm, cwd=ROOT)
+@dataclass
+class Regwatch:
+    """The Python that runs regwatch, and the environment its commands run in."""
+
+    python: Path
+    env: dict[str, str]
+
+    def command(self, config: Path, *args: str) -> list[str]:
+        return [str(self.python), "-m", "watcher", "--config", str(config), *args]
+
+
+def regwatch_python(kind: str) -> Regwatch:
+    """regwatch as installed: its runtime dependencies only, and compiled bytecode.
+
+    "runtime" (the default): a venv under benchmarks/out/ with the dependencies of
+    pyproject.toml and nothing else (not the test and dev extras: selenium brings trio,
+    which httpcore then imports), as rss2email gets its own; "current": this Python.
+    Either way the checkout's watcher/ is what runs (commands start from its root), with
+    its bytecode cached under benchmarks/out/pycache (PYTHONDONTWRITEBYTECODE, when set,
+    would make every run compile it again, which an installed package never does).
+    """
+    env = {**os.environ, "PYTHONPYCACHEPREFIX": str(OUT / "pycache")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    python = Path(sys.executable)
+    if kind == "runtime":
+        python = runtime_venv() / "bin" / "python"
+    subprocess.run(
+        [str(python), "-m", "compileall", "-q", str(ROOT / "watcher")], check=True, env=env
+    )
+    return Regwatch(python, env)
+
+
+def runtime_venv() -> Path:
+    """A venv with regwatch's runtime dependencies, remade when pyproject.toml changes."""
+    import hashlib
+    import tomllib
+
+    venv = OUT / "regwatch-runtime"
+    pyproject = (ROOT / "pyproject.toml").read_bytes()
+    stamp, digest = venv / "pyproject.sha256", hashlib.sha256(pyproject).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return venv
+    print(f"installing regwatch's runtime dependencies into {venv} ...", flush=True)
+    shutil.rmtree(venv, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    deps = tomllib.loads(pyproject.decode())["project"]["dependencies"]
+    done = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", *deps], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        shutil.rmtree(venv, ignore_errors=True)
+        raise SystemExit(f"cannot install regwatch's dependencies:\n{done.stderr}")
+    stamp.write_text(digest)
+    return venv
+
+
+def regwatch(rw: Regwatch, config: Path, label: str, folder: Path, farm: FarmProcess) -> Run:
+    cmd = rw.command(config, "--log-level", "error", "poll")
+    # From the checkout's root, so `-m watcher` is this checkout's, whatever the venv holds.
+    run = measure(label, cmd, folder, farm, cwd=ROOT, env=rw.env)
     if run.returncode != 0:
         raise SystemExit(f"{label}: exit {run.returncode}\n{run.stderr[-3000:]}")
     return run
@@ -438,13 +529,24 @@ def main() -> None:
         "--profile", metavar="FILE", help="then a cold poll under cProfile, to FILE"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument(
+        "--regwatch-python",
+        choices=("runtime", "current"),
+        default="runtime",
+        help="run regwatch with its runtime dependencies only (a venv under benchmarks/out/, "
+        "the default) or with this Python (its venv's extras too)",
+    )
+    parser.add_argument(
+        "--workers", type=int, help="defaults.workers of regwatch (default: one per core)"
+    )
     args = parser.parse_args()
 
     venv = None if args.skip_rss2email else r2e_venv()
+    rw = regwatch_python(args.regwatch_python)
     farm = FarmProcess(args.feeds, args.items, args.hosts, args.latency_ms)
     folder = Path(tempfile.mkdtemp(prefix="regwatch-bench-"))
     try:
-        report(args, farm, folder, venv)
+        report(args, rw, farm, folder, venv)
     finally:
         farm.close()
         if args.keep:
@@ -453,7 +555,9 @@ def main() -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def report(args: argparse.Namespace, farm: FarmProcess, folder: Path, venv: Path | None) -> None:
+def report(
+    args: argparse.Namespace, rw: Regwatch, farm: FarmProcess, folder: Path, venv: Path | None
+) -> None:
     html = sum(len(item_html(n, i)) for n in range(10) for i in range(args.items)) / (
         10 * args.items
     )
@@ -462,17 +566,19 @@ def report(args: argparse.Namespace, farm: FarmProcess, folder: Path, venv: Path
         f"(127.0.0.1-127.0.0.{args.hosts}), {args.latency_ms:g} ms latency, ETags; "
         f"{html / 1000:.2f} KB of HTML per item description"
     )
+    workers = "one per core" if args.workers is None else str(args.workers)
     print(
         f"regwatch {metadata.version('regwatch')} (Python {sys.version.split()[0]}, "
-        f"feedparser {metadata.version('feedparser')}), {args.entities} entities, "
-        f"concurrency 50" + (f"; {versions(venv)}" if venv else "")
+        f"feedparser {metadata.version('feedparser')}, {args.regwatch_python} venv: "
+        f"{rw.python}), {args.entities} entities, concurrency 50, workers {workers}"
+        + (f"; {versions(venv)}" if venv else "")
     )
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start", flush=True)
 
-    config = regwatch_config(folder, farm, args.feeds, args.entities, "bench.db")
-    runs = [regwatch(config, "regwatch cold (new database)", folder, farm)]
+    config = regwatch_config(folder, farm, args.feeds, args.entities, "bench.db", args.workers)
+    runs = [regwatch(rw, config, "regwatch cold (new database)", folder, farm)]
     evidence = evidence_figures(folder / "bench.db")
-    runs.append(regwatch(config, "regwatch warm (all 304)", folder, farm))
+    runs.append(regwatch(rw, config, "regwatch warm (all 304)", folder, farm))
     results = [regwatch_result(r) for r in runs]
     for run in runs:
         print(f"  ... {run.label}: {run.wall:.2f} s", flush=True)
@@ -486,10 +592,10 @@ def report(args: argparse.Namespace, farm: FarmProcess, folder: Path, venv: Path
             print(f"  ... {run.label}: {run.wall:.2f} s", flush=True)
     if not args.skip_extra:
         farm.ask("etags off")
-        runs.append(regwatch(config, "regwatch no ETag, same bodies", folder, farm))
+        runs.append(regwatch(rw, config, "regwatch no ETag, same bodies", folder, farm))
         farm.ask("etags on")
         farm.ask("extra 1")
-        runs.append(regwatch(config, "regwatch one new item per feed", folder, farm))
+        runs.append(regwatch(rw, config, "regwatch one new item per feed", folder, farm))
         results += [regwatch_result(r) for r in runs[-2:]]
 
     print()
@@ -501,6 +607,7 @@ def report(args: argparse.Namespace, farm: FarmProcess, folder: Path, venv: Path
     print()
     for run, result in zip(runs, results, strict=True):
         print(details(run, result))
+        print(f"    processes (peak RSS, CPU): {run.processes_line()}")
     print()
     cold, warm = runs[0], runs[1]
     new = summary(cold).get("new", 0)
@@ -525,17 +632,28 @@ def report(args: argparse.Namespace, farm: FarmProcess, folder: Path, venv: Path
         print(
             f"rss2email / regwatch, warm wall: {ratio(r2e_warm.wall, warm.wall)}  (issue: >= 12x)"
         )
-        print(f"rss2email / regwatch, warm CPU:  {ratio(r2e_warm.cpu, warm.cpu)}")
+        print(f"rss2email / regwatch, warm CPU:  {ratio(r2e_warm.cpu, warm.cpu)}  (issue: >= 1x)")
         print(f"rss2email / regwatch, cold CPU:  {ratio(r2e_cold.cpu, cold.cpu)}")
+        print()
+        print("the issue's figures, from this run:")
+        for name, good in (
+            ("cold wall >= 6x rss2email's", r2e_cold.wall >= 6 * cold.wall),
+            ("warm wall >= 12x rss2email's", r2e_warm.wall >= 12 * warm.wall),
+            ("warm CPU <= rss2email's", warm.cpu <= r2e_warm.cpu),
+            ("cold peak tree RSS <= 150 MB", cold.tree_rss <= 150e6),
+        ):
+            print(f"  {name:<32} {'yes' if good else 'NO'}")
     print(evidence)
     print(f"load average {os.getloadavg()[0]:.2f} at the end", flush=True)
 
     if args.profile:
-        profiled = regwatch_config(folder, farm, args.feeds, args.entities, "profile.db")
-        cmd = [sys.executable, "-m", "cProfile", "-o", args.profile, "-m", "watcher"]
+        profiled = regwatch_config(
+            folder, farm, args.feeds, args.entities, "profile.db", args.workers
+        )
+        cmd = [str(rw.python), "-m", "cProfile", "-o", args.profile, "-m", "watcher"]
         cmd += ["--config", str(profiled), "--log-level", "error", "poll"]
         farm.ask("extra 0")
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=ROOT, env=rw.env)
         print(f"cold poll profiled (fresh database, not timed): {args.profile}")
 
 

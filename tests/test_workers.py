@@ -340,8 +340,8 @@ def test_a_worker_killed_while_parsing_is_replaced_and_its_feed_polled_again(
     daemon.wait_log("polling it again")
     assert "a worker process died" in daemon.log()
     assert len(feed_server.hits_on("/eu.xml")) >= fetched + 2  # fetched again after the kill
+    wait_until(lambda: first not in worker_pids(daemon.proc.pid), 30, "the killed worker gone")
     (second,) = wait_until(lambda: worker_pids(daemon.proc.pid), 30, "a new worker")
-    assert second != first
     # Not lost, not doubled: every item once, every hit once.
     assert count(db, "SELECT COUNT(DISTINCT key) FROM items") == 1 + BIG
     assert count(db, "SELECT COUNT(*) FROM hits") == 1 + BIG // 3
@@ -436,3 +436,48 @@ def test_rematch_of_a_large_database_uses_the_workers_and_shows_progress(make_co
     assert alone.exit_code == 0, alone.output
     assert json.loads(stdout) == json.loads(alone.output)
     assert len(json.loads(stdout)) == 2 * MANY // 5  # Microsoft and Mistral AI in every fifth
+
+
+# -- a reload with other entities -----------------------------------------------------------------
+
+
+def test_a_reload_with_other_entities_starts_workers_that_match_them(
+    feed_server, make_config, start_daemon
+):
+    feed_server.routes["/eu.xml"] = {
+        "body": rss([{"title": "Microsoft opens an office", "link": "https://eu.example/1"}])
+    }
+    microsoft = '[[entities]]\nname = "Microsoft"\naliases = ["Microsoft"]\n'
+    config = make_config(
+        extra=source_toml("eu", feed_server.url("/eu.xml"), interval="1s"),
+        entities=microsoft,
+        defaults='timeout = "10s"\nmin_interval = "1s"\nworkers = 1',
+    )
+    db = config.parent / "regwatch.db"
+    daemon = start_daemon(config)
+    daemon.notify.wait_for("READY=1", timeout=60)
+    wait_until(lambda: count(db, "SELECT COUNT(*) FROM hits") == 1, 60, "the Microsoft hit")
+    (before,) = wait_until(lambda: worker_pids(daemon.proc.pid), 30, "the worker")
+
+    config.write_text(config.read_text() + '[[entities]]\nname = "OpenAI"\naliases = ["OpenAI"]\n')
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_log("reloaded")
+    feed_server.routes["/eu.xml"] = {
+        "body": rss(
+            [
+                {"title": "OpenAI and Microsoft", "link": "https://eu.example/2"},
+                {"title": "Microsoft opens an office", "link": "https://eu.example/1"},
+            ]
+        )
+    }
+    wait_until(
+        lambda: count(db, "SELECT COUNT(*) FROM hits WHERE entity = 'OpenAI'") == 1,
+        60,
+        "the OpenAI hit, matched by the reloaded entities",
+    )
+    assert count(db, "SELECT COUNT(*) FROM hits") == 3  # Microsoft twice, OpenAI once
+    # The worker of the old config (and its matcher) retired; a new one does the work.
+    wait_until(lambda: worker_pids(daemon.proc.pid) not in ([], [before]), 30, "a new worker")
+    wait_until(lambda: before not in worker_pids(daemon.proc.pid), 30, "the old worker gone")
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(60) == 0

@@ -172,6 +172,8 @@ class Poller:
         # stored) brings back its whole feed, to be parsed: those wait for one another, a
         # few per worker, so a first poll of many sources does not hold them all at once.
         first = self._first if state.body_hash is None else contextlib.nullcontext()
+        if state.body_hash is None:
+            self.workers.start()  # its body will need parsing: workers load while we fetch
         async with first, self._pool:
             try:
                 resp = await fetch(

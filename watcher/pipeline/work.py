@@ -71,6 +71,12 @@ def start_worker(entities: tuple[Entity, ...], topics: tuple[Topic, ...]) -> Non
     _matcher = Matcher(entities, topics)
 
 
+def load_parsers() -> None:
+    """Import the feed parser and BeautifulSoup (a new worker's first job, ahead of need)."""
+    parser_for("feed")
+    html_to_text("<p>x</p>")
+
+
 def _exit_with(parent: multiprocessing.process.BaseProcess) -> None:
     parent.join()  # returns when the parent is gone (its end of a pipe closed)
     os._exit(0)

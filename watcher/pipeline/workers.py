@@ -107,6 +107,15 @@ class Workers:
             return work.match_texts(texts, self.matcher)
         return await self._run(work.match_texts, texts)
 
+    def start(self) -> None:
+        """Start the workers now, each loading the parsers, while the caller goes on fetching
+        (a poll with sources never polled before will need them)."""
+        if not self.count or self._pool is not None:
+            return
+        pool = self._start()
+        for _ in range(self.count):  # one job each: spawned on demand, they all start
+            pool.submit(work.load_parsers)
+
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         if not self.count:
             return fn(*args)
