@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 # What a source's own response is, as evidence, by the source's kind.
 ROLES = {"feed": "feed", "html": "page", "presscorner": "api"}
 LOST_RETRIES = 2  # polls again of a source whose job a dying worker took with it
-FIRST_POLLS_PER_WORKER = 4  # sources in their first poll at once, per worker (at least 8)
+FIRST_POLLS_PER_WORKER = 8  # sources in their first poll at once, per worker (at least 8)
 
 
 def backoff_delay(interval: float, failures: int) -> float:
