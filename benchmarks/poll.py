@@ -188,7 +188,7 @@ HAS_CHILDREN = Path(f"/proc/self/task/{os.getpid()}/children").exists()
 
 
 def process_kind(pid: int) -> str:
-    """main, worker (multiprocessing's spawn_main) or tracker (its resource tracker)."""
+    """worker (multiprocessing's spawn_main), tracker (its resource tracker), or main."""
     with open(f"/proc/{pid}/cmdline", "rb") as f:
         cmdline = f.read()
     if b"spawn_main" in cmdline:
@@ -263,8 +263,10 @@ def measure(label: str, cmd: list[str], folder: Path, farm: FarmProcess, **kw: A
                         rss = proc_rss(pid)
                         total += rss
                         cpu_seen[pid] = proc_cpu(pid)
-                        what, peak, _ = run.seen.get(pid) or (process_kind(pid), 0, 0.0)
-                        run.seen[pid] = (what, max(peak, rss), cpu_seen[pid])
+                        what, peak, _ = run.seen.get(pid) or ("", 0, 0.0)
+                        if what in ("", "main") and pid != proc.pid:
+                            what = process_kind(pid)  # a new child may not have exec'd yet
+                        run.seen[pid] = (what or "main", max(peak, rss), cpu_seen[pid])
                     except (OSError, IndexError, ValueError):
                         continue
                 run.tree_rss = max(run.tree_rss, total)
