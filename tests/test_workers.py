@@ -481,3 +481,18 @@ def test_a_reload_with_other_entities_starts_workers_that_match_them(
     wait_until(lambda: before not in worker_pids(daemon.proc.pid), 30, "the old worker gone")
     daemon.signal(signal.SIGTERM)
     assert daemon.wait(60) == 0
+
+
+def test_workers_exit_when_their_daemon_is_killed(feed_server, make_config, start_daemon):
+    feed_server.routes["/eu.xml"] = {"body": rss([{"title": "OpenAI", "link": "https://x/1"}])}
+    config = make_config(
+        extra=source_toml("eu", feed_server.url("/eu.xml"), interval="1s"),
+        defaults='timeout = "10s"\nmin_interval = "1s"\nworkers = 2',
+    )
+    daemon = start_daemon(config)
+    db = config.parent / "regwatch.db"
+    wait_until(lambda: count(db, "SELECT COUNT(*) FROM items") == 1, 60, "the first poll")
+    workers = wait_until(lambda: worker_pids(daemon.proc.pid), 30, "the workers")
+    daemon.proc.kill()  # kill -9: no chance to stop them
+    daemon.proc.wait(30)
+    wait_until(lambda: all(worker_exited(pid) for pid in workers), 30, "the orphaned workers gone")
