@@ -38,7 +38,7 @@ def check(ctx: click.Context) -> None:
     click.echo(f"config {config.path}: ok")
     for note in config.notes:
         click.echo(f"note: {note}")
-    click.echo(f"database: {config.storage_path}")
+    click.echo(f"database: {config.database_label}")
     if config.retention is not None or config.retention_hits is not None:
         keep = _human(config.retention) if config.retention else "forever"
         hits_kept = _human(config.retention_hits) if config.retention_hits else "forever"

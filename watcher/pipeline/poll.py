@@ -26,7 +26,7 @@ from watcher.pipeline.fulltext import add_full_text
 from watcher.pipeline.match import Matcher
 from watcher.pipeline.sources import kind_for
 from watcher.pipeline.sources.common import PageFetcher
-from watcher.store import Store
+from watcher.store import Store, node_name
 from watcher.text.clean import html_to_text
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,18 @@ log = logging.getLogger(__name__)
 def backoff_delay(interval: float, failures: int) -> float:
     """Seconds to wait after `failures` consecutive failures: doubling, at most 24 h."""
     return min(interval * 2.0 ** max(failures - 1, 0), MAX_INTERVAL)
+
+
+def jitter(interval: float) -> float:
+    """The most a scheduled poll may come late: 10% of its interval, at most a minute."""
+    return min(interval * 0.1, 60.0)
+
+
+def due_after(interval: float) -> float:
+    """Seconds after a claim before a source is due again: a little less than its interval,
+    so that the next scheduled poll, jittered, finds it due (and another daemon's poll
+    later in the interval does not)."""
+    return interval - jitter(interval) - min(interval * 0.25, 1.0)
 
 
 class Poller:
@@ -46,8 +58,13 @@ class Poller:
         store: Store,
         client: httpx.AsyncClient | None = None,
         matcher: Matcher | None = None,
+        node: str | None = None,
     ) -> None:
         self.config = config
+        self.node = node or node_name()  # who claims the sources it polls
+        # True for the daemon's scheduled polls: a source is polled only once it is due, so
+        # several daemons poll it once per interval between them (`regwatch poll`: False).
+        self.scheduled = False
         self.store = store
         self.client = client
         self.matcher = matcher or Matcher(config.entities, config.topics)
@@ -71,6 +88,8 @@ class Poller:
         """
         started = time.monotonic()
         try:
+            if not self._claim(source):
+                return PollResult(source.name, "skipped")
             result = await self._poll(source, force)
         except StorageError:
             raise  # the database is broken (full disk...): that stops the poll, not one source
@@ -85,6 +104,17 @@ class Poller:
             result = PollResult(source.name, "error", error=message, crashed=True)
         result.seconds = time.monotonic() - started
         return result
+
+    def _claim(self, source: Source) -> bool:
+        """Claim the source in the database before fetching it (see store/cluster.py)."""
+        return self.store.claim_source(
+            source.name,
+            source.url,
+            node=self.node,
+            lease=self.config.lease,
+            next_due=due_after(source.interval),
+            due=self.scheduled,
+        )
 
     def fetch_page(self, guard: Guard | None = None) -> PageFetcher:
         """A GET with this poll's deadline, size cap, redirect limit and per-host limit."""
@@ -120,6 +150,7 @@ class Poller:
             )
             state.moved_to = state.gone_at = state.next_poll_at = None
         if state.gone_at:
+            self.store.release_source(source.name, self.node)
             return PollResult(
                 source.name,
                 "gone",
@@ -128,6 +159,7 @@ class Poller:
                 http_status=410,
             )
         if not force and state.next_poll_at and state.next_poll_at > _now().isoformat():
+            self.store.release_source(source.name, self.node)
             return PollResult(source.name, "deferred", error=None)
         state.next_poll_at = None
         d = self.config.defaults
@@ -181,7 +213,7 @@ class Poller:
         else:
             delay = backoff_delay(source.interval, state.failures + 1)
             # Slack so the scheduler's next run, due about one interval later, is not skipped.
-            delay -= min(source.interval * 0.1, 60.0) + 1.0
+            delay -= jitter(source.interval) + 1.0
             if exc.retry_after is not None:
                 delay = max(delay, exc.retry_after)
                 message += f" (Retry-After: next poll in {exc.retry_after:.0f}s or later)"
@@ -255,13 +287,14 @@ def _now() -> datetime:
 class poller_session:
     """``async with poller_session(config, store) as poller``: a Poller with its own client."""
 
-    def __init__(self, config: Config, store: Store) -> None:
+    def __init__(self, config: Config, store: Store, node: str | None = None) -> None:
         self.config = config
         self.store = store
+        self.node = node
 
     async def __aenter__(self) -> Poller:
         self.client = make_client(self.config.defaults)
-        return Poller(self.config, self.store, self.client)
+        return Poller(self.config, self.store, self.client, node=self.node)
 
     async def __aexit__(self, *exc: object) -> None:
         await self.client.aclose()

@@ -1,4 +1,4 @@
-"""The database connection: SQLite through sqlite-utils, in WAL mode, with migrations.
+"""The Store's base: its engine (SQLite or PostgreSQL), transactions, migrations, hit rows.
 
 Tables: sources (poll state), items (every item seen, with its text), hits (item x entity),
 stories, deliveries (hit x channel) and messages (digests, health alerts). Every SQL
@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from watcher.errors import StorageError
 from watcher.model import Hit, Mention
+from watcher.store.engine import Engine, Result, Schema, SqliteEngine, is_postgres_url
 from watcher.store.migrations import MIGRATIONS
 from watcher.timeparse import now_iso
 
@@ -34,67 +32,104 @@ _LATER_COLUMNS = {
 }
 
 
-class StoreBase:
-    """One regwatch database: the connection, transactions and the schema."""
+def open_engine(location: str | Path, *, readonly: bool = False) -> Engine:
+    """The engine for a location: a postgresql:// URL, else a SQLite file path."""
+    if is_postgres_url(location):
+        from watcher.store.postgres import PostgresEngine
 
-    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
-        self.path = Path(path)
+        return PostgresEngine(str(location), readonly=readonly)
+    return SqliteEngine(location, readonly=readonly)
+
+
+def apply_migrations(engine: Engine) -> list[str]:
+    """Apply pending migrations, each in its own transaction; returns the names applied.
+
+    `engine.exclusive()` (an advisory lock on PostgreSQL) makes processes that start
+    together take turns: the first migrates, the others then find nothing to do.
+    """
+    schema = Schema(engine)
+    applied = []
+    with engine.exclusive():
+        if "_migrations" not in engine.table_names():
+            schema.execute(
+                "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, "
+                "applied_at TEXT NOT NULL)"
+            )
+        done = {r[0] for r in engine.execute("SELECT name FROM _migrations").fetchall()}
+        for name, step in MIGRATIONS:
+            if name in done:
+                continue
+            with engine.transaction():
+                step(schema)
+                engine.execute("INSERT INTO _migrations VALUES (?, ?)", [name, now_iso()])
+            applied.append(name)
+    return applied
+
+
+class StoreBase:
+    """One regwatch database: the engine, transactions and the schema.
+
+    `location` is a SQLite file path or a postgresql:// URL (see engine.py).
+    """
+
+    def __init__(self, location: str | Path, *, readonly: bool = False) -> None:
+        self.engine: Engine = open_engine(location, readonly=readonly)
+        self.dialect = self.engine.dialect
+        self.label = self.engine.label  # the path, or the URL with its password masked
         self._hit_columns: str | None = None
         try:
-            if readonly:
-                if not self.path.exists():
-                    raise StorageError(
-                        f"database {self.path} does not exist yet",
-                        hint="run `regwatch poll` or start the daemon first",
-                    )
-                conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
-            else:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(str(self.path), timeout=30)
-            self.db = sqlite_utils.Database(conn)
-            self.db.execute("PRAGMA busy_timeout = 30000")
             if not readonly:
-                self.db.execute("PRAGMA journal_mode = WAL")
-                # FULL: a committed hit or delivery survives power loss, not just a crash.
-                self.db.execute("PRAGMA synchronous = FULL")
-                self.db.execute("PRAGMA foreign_keys = ON")
                 self.migrate()
-            elif "_migrations" not in self.db.table_names():
-                raise StorageError(f"{self.path} is not a regwatch database")
-        except (sqlite3.Error, OSError) as exc:
+            elif "_migrations" not in self.engine.table_names():
+                raise StorageError(f"{self.label} is not a regwatch database")
+        except self.engine.errors as exc:
+            self.engine.close()
             raise StorageError(
-                f"cannot open database {self.path}: {exc}",
-                hint="check the path in [storage] and that the folder is writable",
+                f"cannot open database {self.label}: {exc}",
+                hint="check [storage] in the config, and that regwatch may write there",
             ) from None
+        except BaseException:
+            self.engine.close()
+            raise
+
+    @property
+    def postgres(self) -> bool:
+        return self.dialect.name == "postgresql"
 
     def close(self) -> None:
-        self.db.close()
+        self.engine.close()
 
     @contextlib.contextmanager
     def writing(self, what: str) -> Iterator[None]:
-        """One transaction; an SQLite failure (disk full, read-only) becomes a StorageError.
+        """One transaction; a database failure (disk full, read-only, server gone) becomes
+        a StorageError and nothing of the transaction is kept.
 
         Nested uses join the outer transaction (as savepoints).
         """
         try:
-            with self.db.atomic():
+            with self.engine.transaction():
                 yield
-        except sqlite3.Error as exc:
+        except self.engine.errors as exc:
             raise StorageError(
-                f"cannot write {what} to {self.path}: {exc}",
-                hint="check free disk space and write permission; nothing was half-written",
+                f"cannot write {what} to {self.label}: {exc}",
+                hint="check free disk space and write permission (or that the database "
+                "server runs); nothing was half-written",
             ) from None
 
-    def _execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
-        return self.db.execute(sql, list(args))
+    def _execute(self, sql: str, args: Sequence[Any] = ()) -> Result:
+        return self.engine.execute(sql, args)
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        return list(self.db.query(sql, list(args)))
+        return self.engine.query(sql, args)
 
     def _value(self, sql: str, args: Sequence[Any] = ()) -> Any:
         """The first column of the first row, or None."""
         row = self._execute(sql, args).fetchone()
         return row[0] if row else None
+
+    def _insert(self, sql: str, args: Sequence[Any] = ()) -> int | None:
+        """Insert one row; its id, or None when ON CONFLICT DO NOTHING skipped it."""
+        return self.engine.insert(sql, args)
 
     def ping(self) -> None:
         """Raise unless the database answers a query (the watchdog's check)."""
@@ -103,36 +138,25 @@ class StoreBase:
     # -- schema --------------------------------------------------------------------------------
 
     def migrate(self) -> list[str]:
-        """Apply pending migrations, each in its own transaction; returns the names applied."""
-        if "_migrations" not in self.db.table_names():
-            self._execute(
-                "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, "
-                "applied_at TEXT NOT NULL)"
-            )
-        done = {r["name"] for r in self._query("SELECT name FROM _migrations")}
-        applied = []
-        for name, step in MIGRATIONS:
-            if name in done:
-                continue
-            with self.db.atomic():
-                step(self.db)
-                self._execute("INSERT INTO _migrations VALUES (?, ?)", [name, now_iso()])
-            applied.append(name)
-        return applied
+        """Apply pending migrations, each in its own transaction; returns the names applied.
+
+        On PostgreSQL an advisory lock makes daemons starting together migrate once.
+        """
+        return apply_migrations(self.engine)
 
     def migrations(self) -> list[str]:
         """The names of the migrations this database has had."""
         return [r["name"] for r in self._query("SELECT name FROM _migrations ORDER BY name")]
 
     def has_column(self, table: str, column: str) -> bool:
-        return column in self.db[table].columns_dict
+        return column in self.engine.columns(table)
 
     # -- hits as one type ------------------------------------------------------------------------
 
     def hit_columns(self) -> str:
         """The SELECT list that `hit_from_row` reads (hits `h` joined with items `i`)."""
         if self._hit_columns is None:
-            have = self.db["hits"].columns_dict
+            have = set(self.engine.columns("hits"))
             later = ", ".join(
                 f"h.{c}" if c in have else f"{missing} AS {c}"
                 for c, missing in _LATER_COLUMNS.items()

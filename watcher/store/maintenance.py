@@ -1,23 +1,19 @@
-"""Keeping the database bounded (retention, WAL checkpoints, vacuum) and the daemon's row.
+"""Keeping the database bounded: retention, WAL checkpoints, vacuum.
 
 Items that produced no hit are deleted after `[storage] retention`. Hits are the users'
 record and are kept unless `retention_hits` is set; then their hits and deliveries go, and
 the item keeps only its key (title and text emptied) so that a feed still listing it
 never makes it look new and alert again.
-
-The running daemon keeps one row in the `daemon` table (pid, start, heartbeat), which
-`regwatch status` reads.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
 
 from watcher.store.base import StoreBase
-from watcher.timeparse import iso, now_iso, utcnow
+from watcher.store.snapshot import prune_tombstones
+from watcher.timeparse import iso, utcnow
 
 
 @dataclass
@@ -25,15 +21,6 @@ class PruneResult:
     items: int = 0  # items without hits deleted
     hits: int = 0  # hits deleted (retention_hits)
     deliveries: int = 0
-
-
-def database_size(path: Path) -> int:
-    """Bytes used by the database file, its WAL and shared-memory index."""
-    return sum(
-        p.stat().st_size
-        for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
-        if p.exists()
-    )
 
 
 class MaintenanceStore(StoreBase):
@@ -80,53 +67,20 @@ class MaintenanceStore(StoreBase):
                     "AND NOT EXISTS (SELECT 1 FROM hits h WHERE h.item_id = items.id)",
                     [iso(now - timedelta(seconds=retention))],
                 ).rowcount
+            prune_tombstones(self)
         return result
 
     def checkpoint(self) -> None:
-        """Copy the WAL into the database and truncate it, so the -wal file stays small."""
-        self._execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        """Keep SQLite's write-ahead log small (PostgreSQL looks after its own)."""
+        self.engine.checkpoint()
 
     def vacuum(self) -> tuple[int, int]:
-        """Checkpoint and VACUUM; returns the size before and after, in bytes."""
-        before = database_size(self.path)
-        self.checkpoint()
-        self._execute("VACUUM")
-        self.checkpoint()
-        return before, database_size(self.path)
+        """Give free space back (SQLite: VACUUM; PostgreSQL: VACUUM ANALYZE); returns the
+        size before and after, in bytes."""
+        before = self.engine.size()
+        self.engine.vacuum()
+        return before, self.engine.size()
 
-    # -- the daemon's row ------------------------------------------------------------------------
-
-    def record_start(self, pid: int, host: str, version: str, config: str) -> None:
-        """Write the daemon row at start-up."""
-        at = now_iso()
-        with self.writing("the daemon's start"):
-            self.db.table("daemon").upsert(
-                {
-                    "id": 1,
-                    "pid": pid,
-                    "host": host,
-                    "version": version,
-                    "config": config,
-                    "started_at": at,
-                    "heartbeat_at": at,
-                    "stopped_at": None,
-                },
-                pk="id",
-            )
-
-    def record_heartbeat(self) -> None:
-        """The scheduler is alive: stamp the daemon row."""
-        with self.writing("the daemon's heartbeat"):
-            self._execute("UPDATE daemon SET heartbeat_at = ? WHERE id = 1", [now_iso()])
-
-    def record_stop(self) -> None:
-        """A clean stop: stamp the daemon row."""
-        with self.writing("the daemon's stop"):
-            self._execute("UPDATE daemon SET stopped_at = ? WHERE id = 1", [now_iso()])
-
-    def daemon_row(self) -> dict[str, Any] | None:
-        """The daemon's row (None on a database no daemon ever ran on)."""
-        if "daemon" not in self.db.table_names():
-            return None
-        rows = self._query("SELECT * FROM daemon WHERE id = 1")
-        return rows[0] if rows else None
+    def size(self) -> int:
+        """Bytes the database takes on disk."""
+        return self.engine.size()

@@ -1,26 +1,28 @@
 """Schema migrations of the hit database: append only; each runs once, in its own transaction.
 
-`StoreBase.migrate()` applies the ones a database has not recorded in its `_migrations` table.
-A migration runs one statement per execute(): executescript() would commit mid-migration.
+`StoreBase.migrate()` applies the ones a database has not recorded in its `_migrations`
+table. One numbered list serves both engines: a step writes SQLite's DDL, which `Schema`
+hands PostgreSQL with its column types (dialect.py), and branches on `db.postgres` only
+where the two differ beyond types (full-text search). A migration runs one statement per
+execute(): executescript() would commit mid-migration.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-import sqlite_utils
-
+from watcher.store.engine import Schema
 from watcher.story import title_words
 
 
-def _execute_each(db: sqlite_utils.Database, script: str) -> None:
+def _execute_each(db: Schema, script: str) -> None:
     """Run a DDL script statement by statement: executescript() would commit mid-migration."""
     for statement in script.split(";"):
         if statement.strip():
             db.execute(statement)
 
 
-def _m001_initial(db: sqlite_utils.Database) -> None:
+def _m001_initial(db: Schema) -> None:
     _execute_each(
         db,
         """
@@ -81,12 +83,12 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m002_hit_topics(db: sqlite_utils.Database) -> None:
+def _m002_hit_topics(db: Schema) -> None:
     # Topics found in the hit's item, as a JSON array of topic names.
     db.execute("ALTER TABLE hits ADD COLUMN topics TEXT NOT NULL DEFAULT '[]'")
 
 
-def _m010_source_kinds(db: sqlite_utils.Database) -> None:
+def _m010_source_kinds(db: Schema) -> None:
     # items.extra: what a source kind knows beyond title and link, as a JSON object (the
     # press corner's "reference", "type" and "language"). sources: when the next poll may
     # run (backoff, Retry-After), where a permanent redirect led, and when a 410 disabled it.
@@ -97,7 +99,10 @@ def _m010_source_kinds(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE sources ADD COLUMN gone_at TEXT")
 
 
-def _m030_search(db: sqlite_utils.Database) -> None:
+def _m030_search(db: Schema) -> None:
+    if db.postgres:
+        _m030_search_postgres(db)
+        return
     # Full-text index over items, kept in step by triggers; existing rows are indexed here.
     # One statement per execute(): executescript() would commit the migration's transaction.
     for statement in FTS_SCHEMA:
@@ -125,6 +130,27 @@ FTS_SCHEMA = (
     "INSERT INTO items_fts (rowid, title, text) VALUES (new.id, new.title, new.text); END",
 )
 
+
+def _m030_search_postgres(db: Schema) -> None:
+    # PostgreSQL's full text: a generated tsvector (title weighted A, text B) in a text
+    # search configuration that folds accents (unaccent) and case, like FTS5's unicode61
+    # with remove_diacritics. unaccent is a trusted extension: the database's owner may
+    # create it.
+    for sql in (
+        "CREATE EXTENSION IF NOT EXISTS unaccent",
+        "CREATE TEXT SEARCH CONFIGURATION regwatch (COPY = simple)",
+        "ALTER TEXT SEARCH CONFIGURATION regwatch ALTER MAPPING FOR word, hword, hword_part, "
+        "numword, numhword, hword_numpart WITH unaccent, simple",
+        "ALTER TABLE items ADD COLUMN search tsvector GENERATED ALWAYS AS "
+        "(setweight(to_tsvector('regwatch', title), 'A') || "
+        "setweight(to_tsvector('regwatch', text), 'B')) STORED",
+        "CREATE INDEX items_search ON items USING gin (search)",
+        "CREATE INDEX items_day ON items (id, source, published, discovered)",
+        LATEST_HITS_VIEW,
+    ):
+        db.execute(sql)
+
+
 LATEST_HITS_VIEW = """CREATE VIEW latest_hits AS
     SELECT h.id, h.entity, i.title, i.link, h.snippet, h.matched, i.source,
            COALESCE(i.published, i.discovered) AS published, h.topics, h.created,
@@ -133,7 +159,7 @@ LATEST_HITS_VIEW = """CREATE VIEW latest_hits AS
     ORDER BY h.created DESC, COALESCE(i.published, i.discovered) DESC, h.id DESC"""
 
 
-def _m050_hit_details(db: sqlite_utils.Database) -> None:
+def _m050_hit_details(db: Schema) -> None:
     # Why a hit matched (configured alias, its kind, the context term that confirmed a weak
     # alias, the snippet with the mention marked) and what `regwatch rematch` learnt later.
     for column in (
@@ -148,7 +174,7 @@ def _m050_hit_details(db: sqlite_utils.Database) -> None:
         db.execute(f"ALTER TABLE hits ADD COLUMN {column}")
 
 
-def _m040_outbox(db: sqlite_utils.Database) -> None:
+def _m040_outbox(db: Schema) -> None:
     # Messages that are not one hit: digests and source-health alerts, same retry rules.
     # Statements one by one (not executescript, which commits) so the step stays atomic.
     for sql in (
@@ -178,7 +204,7 @@ def _m040_outbox(db: sqlite_utils.Database) -> None:
         db.execute(sql)
 
 
-def _m040_stories(db: sqlite_utils.Database) -> None:
+def _m040_stories(db: Schema) -> None:
     for sql in (
         """CREATE TABLE stories (
             id INTEGER PRIMARY KEY,
@@ -203,12 +229,12 @@ def _m040_stories(db: sqlite_utils.Database) -> None:
         db.execute(sql)
 
 
-def _m040_source_health(db: sqlite_utils.Database) -> None:
+def _m040_source_health(db: Schema) -> None:
     db.execute("ALTER TABLE sources ADD COLUMN health TEXT NOT NULL DEFAULT 'ok'")
     db.execute("ALTER TABLE sources ADD COLUMN health_since TEXT")
 
 
-def _m060_story_title_words(db: sqlite_utils.Database) -> None:
+def _m060_story_title_words(db: Schema) -> None:
     # The words of each title key, so a near-identical title is looked up by its words
     # (and its numbers, which must be equal) instead of compared with every title in the window.
     db.execute(
@@ -232,7 +258,7 @@ def _m060_story_title_words(db: sqlite_utils.Database) -> None:
             )
 
 
-def _m020_daemon(db: sqlite_utils.Database) -> None:
+def _m020_daemon(db: Schema) -> None:
     # One row: the running (or last) daemon, for `regwatch status`; items_discovered
     # serves retention pruning. One statement per execute(): executescript() would commit
     # the migration's transaction.
@@ -251,7 +277,83 @@ def _m020_daemon(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX items_discovered ON items (discovered)")
 
 
-MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
+def _m080_cluster(db: Schema) -> None:
+    # Several daemons on one database (PostgreSQL): a source is claimed before it is polled
+    # (next_due_at, compare-and-set; a lease while the poll runs), a delivery or message
+    # before it is sent (a lease, taken over once it expires); each daemon is a node with a
+    # heartbeat and what it did last, for `regwatch status`.
+    for table, columns in (
+        ("sources", ("next_due_at", "lease_node", "lease_until")),
+        ("deliveries", ("lease_node", "lease_until")),
+        ("messages", ("lease_node", "lease_until")),
+    ):
+        for column in columns:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+    db.execute(
+        """CREATE TABLE nodes (
+            name TEXT PRIMARY KEY,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            version TEXT NOT NULL,
+            config TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            heartbeat_at TEXT NOT NULL,
+            stopped_at TEXT,
+            polls INTEGER NOT NULL DEFAULT 0,
+            sent INTEGER NOT NULL DEFAULT 0,
+            last_action TEXT,
+            last_action_at TEXT
+        )"""
+    )
+
+
+# Tables the web view's snapshot copies from PostgreSQL (snapshot.py): each one's key, and
+# whether its deleted rows leave a tombstone (items lose their hits before their text; stories
+# and sources are never deleted).
+SNAPSHOT_TABLES = {
+    "sources": ("name", False),
+    "stories": ("id", False),
+    "items": ("id", False),
+    "hits": ("id", True),
+    "deliveries": ("id", True),
+}
+
+
+def _m081_revisions(db: Schema) -> None:
+    # PostgreSQL only: what changed since a snapshot of the hit tables was last refreshed
+    # (`regwatch serve` reads a SQLite copy). Each row carries the id of the transaction
+    # that last wrote it (rev); deleted rows leave a tombstone. SQLite is served directly.
+    if not db.postgres:
+        return
+    db.execute(
+        "CREATE TABLE tombstones (tbl TEXT NOT NULL, key TEXT NOT NULL, "
+        "rev xid8 NOT NULL DEFAULT pg_current_xact_id(), at timestamptz NOT NULL DEFAULT now())"
+    )
+    db.execute("CREATE INDEX tombstones_rev ON tombstones (rev)")
+    db.execute(
+        "CREATE FUNCTION regwatch_touch() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN NEW.rev := pg_current_xact_id(); RETURN NEW; END $$"
+    )
+    db.execute(
+        "CREATE FUNCTION regwatch_tombstone() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN INSERT INTO tombstones (tbl, key) "
+        "VALUES (TG_TABLE_NAME, to_jsonb(OLD) ->> TG_ARGV[0]); RETURN OLD; END $$"
+    )
+    for table, (key, tombstone) in SNAPSHOT_TABLES.items():
+        db.execute(f"ALTER TABLE {table} ADD COLUMN rev xid8 NOT NULL DEFAULT pg_current_xact_id()")
+        db.execute(f"CREATE INDEX {table}_rev ON {table} (rev)")
+        db.execute(
+            f"CREATE TRIGGER {table}_touch BEFORE UPDATE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION regwatch_touch()"
+        )
+        if tombstone:
+            db.execute(
+                f"CREATE TRIGGER {table}_tombstone AFTER DELETE ON {table} "
+                f"FOR EACH ROW EXECUTE FUNCTION regwatch_tombstone('{key}')"
+            )
+
+
+MIGRATIONS: list[tuple[str, Callable[[Schema], None]]] = [
     ("001_initial", _m001_initial),
     ("002_hit_topics", _m002_hit_topics),
     ("010_source_kinds", _m010_source_kinds),
@@ -262,5 +364,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("040_source_health", _m040_source_health),
     ("050_hit_details", _m050_hit_details),
     ("060_story_title_words", _m060_story_title_words),
+    ("080_cluster", _m080_cluster),
+    ("081_revisions", _m081_revisions),
     # Append new migrations here; never reorder or edit one that has been released.
 ]

@@ -67,8 +67,17 @@ class PollStore(StoryStore):
                 last_success_at=at,
                 first_poll_at=state.first_poll_at or at,
             )
+        # The poll is over: its claim on the source ends with it (cluster.py).
+        row.update(lease_node=None, lease_until=None)
+        columns = list(row)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "name")
         with self.writing(f"the state of source {state.name!r}"):
-            self.db.table("sources").upsert(row, pk="name")
+            self._execute(
+                f"INSERT INTO sources ({', '.join(columns)}) "
+                f"VALUES ({', '.join('?' * len(columns))}) "
+                f"ON CONFLICT (name) DO UPDATE SET {updates}",
+                list(row.values()),
+            )
 
     def new_keys(self, source: str, keys: Iterable[str]) -> list[str]:
         """Those of `keys` not stored yet for `source`, in order, once each."""
@@ -108,9 +117,9 @@ class PollStore(StoryStore):
         with self.writing(f"the poll of source {state.name!r}"):
             ids: dict[str, int] = {}
             for item in items:
-                cur = self._execute(
-                    "INSERT OR IGNORE INTO items (source, key, title, link, published, discovered, "
-                    "text, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                item_id = self._insert(
+                    "INSERT INTO items (source, key, title, link, published, discovered, "
+                    "text, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     [
                         state.name,
                         item.key,
@@ -122,8 +131,9 @@ class PollStore(StoryStore):
                         json.dumps(item.extra or {}, ensure_ascii=False),
                     ],
                 )
-                if cur.rowcount:
-                    ids[item.key] = int(cur.lastrowid or 0)
+                if item_id is not None:
+                    ids[item.key] = item_id
+            self.lock_stories([item for item, _ in found if item.key in ids])
             stories: dict[str, int] = {}
             for item, mention in found:
                 if item.key not in ids:
@@ -155,7 +165,7 @@ class PollStore(StoryStore):
         story: int | None = None,
     ) -> int:
         """Insert one hit row (inside the caller's transaction); returns its id."""
-        cur = self._execute(
+        hit_id = self._insert(
             'INSERT INTO hits (item_id, entity, matched, field, start, "end", snippet, created, '
             "alerted, topics, alias, kind, confirmed_by, marked, retroactive, story_id) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -178,12 +188,13 @@ class PollStore(StoryStore):
                 story,
             ],
         )
-        return int(cur.lastrowid or 0)
+        assert hit_id is not None
+        return hit_id
 
     def add_deliveries(self, hit_id: int, channels: Iterable[str], at: str) -> None:
         """Pending deliveries of one hit to these channels (inside the caller's transaction)."""
-        self.db.conn.executemany(
-            "INSERT OR IGNORE INTO deliveries (hit_id, channel, status, created, updated) "
-            "VALUES (?, ?, 'pending', ?, ?)",
+        self.engine.executemany(
+            "INSERT INTO deliveries (hit_id, channel, status, created, updated) "
+            "VALUES (?, ?, 'pending', ?, ?) ON CONFLICT DO NOTHING",
             [(hit_id, channel, at, at) for channel in channels],
         )

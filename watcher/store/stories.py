@@ -39,24 +39,37 @@ class StoryStore(StoreBase):
             if story is not None:
                 break
         if story is None:
-            cur = self._execute(
+            story = self._insert(
                 "INSERT INTO stories (title, created) VALUES (?, ?)",
                 [item.title or "(untitled)", at],
             )
-            story = int(cur.lastrowid or 0)
+            assert story is not None
         for key in keys:
             cur = self._execute(
-                "INSERT OR IGNORE INTO story_keys (key, story_id, at) VALUES (?, ?, ?)",
+                "INSERT INTO story_keys (key, story_id, at) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
                 [key, story, when],
             )
             if cur.rowcount and key.startswith("title:"):
                 self.index_title(key, story, when)
         return story
 
+    def lock_stories(self, items: list[Item]) -> None:
+        """Concurrent polls on PostgreSQL that store copies of one story take turns (inside
+        the caller's transaction), so the second sees the first's story and merges into it.
+
+        Keys are locked in sorted order, so two polls never wait for each other in a circle.
+        """
+        if not self.dialect.lock_key:
+            return  # SQLite has one writer at a time
+        keys = sorted({k for item in items for k in story_keys(item.title, item.link, item.text)})
+        for key in keys:
+            self._execute(self.dialect.lock_key, [key])
+
     def index_title(self, key: str, story: int, at: str) -> None:
         """Record a title key's words, by which `_similar_title` finds it again."""
         words, numbers = title_words(key)
-        self.db.conn.executemany(
+        self.engine.executemany(
             "INSERT INTO story_title_words (word, numbers, at, key, story_id) "
             "VALUES (?, ?, ?, ?, ?)",
             [(word, numbers, at, key, story) for word in words],
@@ -80,8 +93,8 @@ class StoryStore(StoreBase):
             return None
         marks = ",".join("?" * len(comparer.probe))
         for other, story in self._execute(
-            f"SELECT DISTINCT key, story_id FROM story_title_words WHERE word IN ({marks}) "
-            "AND numbers = ? AND at BETWEEN ? AND ? ORDER BY at DESC",
+            f"SELECT key, story_id FROM story_title_words WHERE word IN ({marks}) "
+            "AND numbers = ? AND at BETWEEN ? AND ? GROUP BY key, story_id ORDER BY MAX(at) DESC",
             [*comparer.probe, comparer.numbers, low, high],
         ).fetchall():
             if comparer.similar(other):

@@ -1,8 +1,9 @@
 """`regwatch serve`: the hit database in Datasette, read-only, configured by regwatch.
 
 Datasette is an optional extra (`pip install 'regwatch[web]'`); nothing here imports it
-until a web view is asked for. The database is opened with `?mode=ro`: the view never
-writes, and it sees the daemon's new hits as they are committed.
+until a web view is asked for. The view never writes, and over a SQLite store it sees the
+daemon's new hits as they are committed. Over PostgreSQL it reads a SQLite copy of the hit
+tables that a Refresher (refresh.py) brings up to date every minute, or at /-/refresh.
 """
 
 from __future__ import annotations
@@ -13,20 +14,30 @@ from typing import Any
 
 from watcher.errors import StorageError, WatcherError
 from watcher.store.web import QUERIES, has_latest_hits
+from watcher.web.refresh import Refresher
 
 TEMPLATES = Path(__file__).with_name("templates")
 INSTALL_HINT = "install the web extra: pip install 'regwatch[web]'"
 
 
-def web_metadata(db_name: str) -> dict[str, Any]:
-    """Datasette metadata: titles, facets, full-text search and canned queries."""
+def web_metadata(db_name: str, copy: bool = False) -> dict[str, Any]:
+    """Datasette metadata: titles, facets, full-text search and canned queries.
+
+    `copy`: the view reads a copy of a PostgreSQL database (a link refreshes it).
+    """
     hidden = {"hidden": True}
+    refresh = (
+        ' · a copy of the PostgreSQL database, refreshed every minute: <a href="/-/refresh">'
+        "refresh now</a>"
+        if copy
+        else ""
+    )
     return {
         "title": "regwatch",
         "description_html": (
             '<a href="/">Latest hits</a> · <a href="/-/stats">Trends</a> · '
             f'<a href="/{db_name}/latest_hits.atom">Atom feed</a> · '
-            f'<a href="/{db_name}">Tables and queries</a>'
+            f'<a href="/{db_name}">Tables and queries</a>{refresh}'
         ),
         "databases": {
             db_name: {
@@ -54,6 +65,8 @@ def web_metadata(db_name: str) -> dict[str, Any]:
                     "items": {"facets": ["source"], "sort_desc": "id"},
                     "hits": {"facets": ["entity"], "sort_desc": "id"},
                     "_migrations": hidden,
+                    "snapshot_state": hidden,
+                    "nodes": hidden,
                     **{
                         f"items_fts{suffix}": hidden
                         for suffix in ("", "_config", "_data", "_docsize", "_idx")
@@ -65,8 +78,19 @@ def web_metadata(db_name: str) -> dict[str, Any]:
     }
 
 
-def make_datasette(path: str | Path) -> Any:
-    """A Datasette over the database at `path`, read-only, with regwatch's plugin and pages."""
+def require_datasette() -> None:
+    """Raise a WatcherError naming the extra to install when Datasette is missing."""
+    try:
+        import datasette  # noqa: F401
+    except ImportError:
+        raise WatcherError("the web view needs Datasette", hint=INSTALL_HINT) from None
+
+
+def make_datasette(path: str | Path, refresher: Refresher | None = None) -> Any:
+    """A Datasette over the database at `path`, read-only, with regwatch's plugin and pages.
+
+    With a `refresher`, `path` is the copy it keeps of a PostgreSQL database.
+    """
     try:
         from datasette.app import Datasette
         from datasette.plugins import pm
@@ -87,12 +111,14 @@ def make_datasette(path: str | Path) -> Any:
         )
     if not pm.is_registered(plugin):
         pm.register(plugin, name="regwatch")
-    return Datasette(
+    ds = Datasette(
         [str(path)],
-        metadata=web_metadata(path.stem),
+        metadata=web_metadata(path.stem, copy=refresher is not None),
         template_dir=str(TEMPLATES),
         settings={"sql_time_limit_ms": 3000, "facet_time_limit_ms": 500},
     )
+    ds.regwatch_refresher = refresher  # the plugin's /-/refresh asks it
+    return ds
 
 
 def is_loopback(host: str) -> bool:
@@ -105,9 +131,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def serve(path: str | Path, host: str = "127.0.0.1", port: int = 8001) -> None:
+def serve(
+    path: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8001,
+    refresher: Refresher | None = None,
+) -> None:
     """Run the web view until interrupted."""
-    ds = make_datasette(path)
+    ds = make_datasette(path, refresher)
     import uvicorn
 
     uvicorn.run(ds.app(), host=host, port=port, log_level="warning")

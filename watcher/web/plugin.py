@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from datasette import hookimpl
@@ -68,9 +69,29 @@ async def trends(datasette: Any, request: Any) -> Response:
     )
 
 
+async def refresh(datasette: Any, request: Any) -> Response:
+    """`/-/refresh`: bring the copy of a PostgreSQL database up to date now, then go back."""
+    refresher = getattr(datasette, "regwatch_refresher", None)
+    if refresher is None:
+        return Response.text(
+            "nothing to refresh: this web view reads the database itself\n", status=404
+        )
+    done = await asyncio.to_thread(refresher.request)
+    if not done:
+        error = refresher.error or "the refresh is taking long; it goes on in the background"
+        return Response.text(f"not refreshed: {error}\n", status=503)
+    back = request.headers.get("referer") or ""
+    return Response.redirect(back if back.startswith("/") or _same_site(back, request) else "/")
+
+
+def _same_site(url: str, request: Any) -> bool:
+    host = request.headers.get("host", "")
+    return bool(host) and url.split("/")[2:3] == [host]
+
+
 @hookimpl
 def register_routes(datasette: Any) -> list[tuple[str, Any]]:
-    return [(r"^/$", landing), (r"^/-/stats$", trends)]
+    return [(r"^/$", landing), (r"^/-/stats$", trends), (r"^/-/refresh$", refresh)]
 
 
 @hookimpl
