@@ -1,7 +1,9 @@
 """A throwaway PostgreSQL server for the tests: initdb into a temporary folder, pg_ctl start.
 
-It listens on a free loopback port with its socket in that folder, trust authentication,
-fsync off (a test database need not survive a power cut). As root, the server binaries run
+It listens on a free loopback port with its socket in that folder, fsync off (a test
+database need not survive a power cut). Connections over the socket are trusted; over TCP,
+which the tests use, the password is checked (scram-sha-256), so a wrong one is refused
+and every URL has a password to keep out of regwatch's output. As root, the server binaries run
 as the `postgres` user (PostgreSQL refuses to run as root), which gets the folder.
 `PostgresServer.missing()` says why no server can be started here, for a skip reason.
 """
@@ -18,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 TEMPLATE = "regwatch_template"
+PASSWORD = "s3cret-pg-pw"
 
 
 def server_binaries() -> Path | None:
@@ -71,12 +74,17 @@ class PostgresServer:
             owner = pwd.getpwnam("postgres")
             os.chown(self.folder, owner.pw_uid, owner.pw_gid)
             self.as_user = ["runuser", "-u", "postgres", "--"]
+        pwfile = self.folder / "pw"
+        pwfile.write_text(PASSWORD + "\n")
+        if self.as_user:
+            os.chown(pwfile, owner.pw_uid, owner.pw_gid)
         self._run(
             "initdb",
             "-D",
             str(self.data),
-            "-A",
-            "trust",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            f"--pwfile={pwfile}",
             "-U",
             "postgres",
             "-E",
@@ -130,8 +138,8 @@ class PostgresServer:
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+    def url(self, database: str = "postgres", password: str = PASSWORD) -> str:
+        return f"postgresql://postgres:{password}@127.0.0.1:{self.port}/{database}"
 
     def admin(self, sql: str) -> None:
         """Run one statement on the `postgres` database, outside a transaction."""

@@ -1,8 +1,9 @@
 """The web view in a real browser: headless Chromium (Debian's) driven by Selenium.
 
 Starts `regwatch serve` as a real process over a database of known hits, loads the hits
-page, searches, applies an entity facet and saves a screenshot. Skipped, with the reason,
-where Chromium, its driver, Selenium or Datasette is missing: never passed silently.
+page, searches, applies an entity facet and saves a screenshot; on both stores (over
+PostgreSQL the view reads a copy, refreshed on demand). Skipped, with the reason, where
+Chromium, its driver, Selenium or Datasette is missing: never passed silently.
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ from pathlib import Path
 
 import pytest
 from conftest import free_port, wait_until
+
+from watcher.model import Item, Mention
+from watcher.store import Store
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -42,7 +48,7 @@ def _responds(url: str) -> bool:
 
 
 @pytest.fixture
-def server(hit_config: Path) -> Iterator[str]:
+def server(hit_config: Path, tmp_path: Path) -> Iterator[str]:
     """`regwatch serve` on a free loopback port; its base URL."""
     pytest.importorskip("datasette", reason="the web extra is not installed: pip install '.[web]'")
     port = free_port()
@@ -56,6 +62,8 @@ def server(hit_config: Path) -> Iterator[str]:
             "serve",
             "--port",
             str(port),
+            "--snapshot",  # used over PostgreSQL only
+            str(tmp_path / "copy" / "regwatch.db"),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -105,7 +113,7 @@ def rows_shown(driver) -> list[dict[str, str]]:
     return out
 
 
-def test_hits_page_search_and_entity_facet_in_chromium(server, browser, tmp_path):
+def test_hits_page_search_and_entity_facet_in_chromium(server, browser, tmp_path, database):
     from selenium.webdriver.common.by import By
 
     browser.get(server + "/")
@@ -142,3 +150,15 @@ def test_hits_page_search_and_entity_facet_in_chromium(server, browser, tmp_path
     assert all(c.find_element(By.TAG_NAME, "svg").is_displayed() for c in charts)
     shot = tmp_path / "trends.png"
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 5_000
+
+    if database.startswith("postgresql://"):
+        # A new hit in PostgreSQL shows once the copy is refreshed ("refresh now").
+        store = Store(database)
+        state = store.source_state("ec", "https://ec.example.org/feed")
+        item = Item("ec9", "Microsoft appeals", "https://ec.example.org/ec9", None)
+        mention = Mention("Microsoft", "Microsoft", "title", 0, 9, "Microsoft appeals")
+        store.save_poll(state, [item], [(item, mention)], lambda m: [], alert=True, http_status=200)
+        browser.get(server + "/")
+        browser.find_element(By.LINK_TEXT, "refresh now").click()
+        wait_until(lambda: len(rows_shown(browser)) == 6, what="the new hit after a refresh")
+        assert "Microsoft appeals" in [r["title"] for r in rows_shown(browser)]

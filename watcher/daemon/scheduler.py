@@ -151,7 +151,8 @@ class Daemon:
             self.add_source_job(scheduler, source, start)
         scheduler.add_job(
             self.send_pending,
-            IntervalTrigger(seconds=DISPATCH_EVERY),
+            # Also what picks up the alerts a dead daemon held, once its lease has expired.
+            IntervalTrigger(seconds=min(DISPATCH_EVERY, self.config.lease)),
             id="dispatch",
             name="send pending alerts",
             next_run_time=start,

@@ -66,6 +66,14 @@ class Engine:
     def query(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return self.execute(sql, args).dicts()
 
+    def stream(self, sql: str, args: Sequence[Any] = (), size: int = 2000) -> Iterator[list[Any]]:
+        """The rows of a query in batches of `size`, without holding them all in memory
+        (inside `consistent_read()` on PostgreSQL: a server-side cursor lives in a transaction)."""
+        raise NotImplementedError
+
+    def reset_ids(self, table: str) -> None:
+        """After rows were inserted with their ids: new rows get ids after the largest."""
+
     def transaction(self) -> contextlib.AbstractContextManager[None]:
         """One transaction; a nested one is a savepoint of the outer."""
         raise NotImplementedError
@@ -144,6 +152,11 @@ class SqliteEngine(Engine):
     def insert(self, sql: str, args: Sequence[Any] = ()) -> int | None:
         cur = self.db.execute(sql, list(args))
         return int(cur.lastrowid or 0) if cur.rowcount else None
+
+    def stream(self, sql: str, args: Sequence[Any] = (), size: int = 2000) -> Iterator[list[Any]]:
+        cur = self.db.conn.execute(sql, list(args))
+        while rows := cur.fetchmany(size):
+            yield [tuple(r) for r in rows]
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

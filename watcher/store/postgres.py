@@ -145,6 +145,19 @@ class PostgresEngine(Engine):
         with self._connection() as conn, conn.cursor() as cur:
             cur.executemany(to_pyformat(sql), [list(r) for r in rows])
 
+    def stream(self, sql: str, args: Sequence[Any] = (), size: int = 2000) -> Iterator[list[Any]]:
+        with self._connection() as conn, conn.cursor(name="regwatch_stream") as cur:
+            cur.execute(to_pyformat(sql) if args else sql, list(args) if args else None)
+            while rows := cur.fetchmany(size):
+                yield rows
+
+    def reset_ids(self, table: str) -> None:
+        if "id" in self.columns(table):
+            self.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM {table}"
+            )
+
     def insert(self, sql: str, args: Sequence[Any] = ()) -> int | None:
         row = self.execute(sql + " RETURNING id", args).fetchone()
         return int(row[0]) if row else None

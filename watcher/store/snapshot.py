@@ -64,9 +64,10 @@ class Snapshot:
                     target.execute(f"DELETE FROM {table}")
             for table, (key, _) in SNAPSHOT_TABLES.items():
                 columns = [c for c in target.columns(table) if c in source.columns(table)]
-                updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != key)
+                # Quoted: hits has a column "end".
+                updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c != key)
                 upsert = (
-                    f"INSERT INTO {table} ({', '.join(columns)}) "
+                    f"INSERT INTO {table} ({', '.join(repr_columns(columns))}) "
                     f"VALUES ({', '.join('?' * len(columns))}) "
                     f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
                 )
@@ -100,7 +101,7 @@ class Snapshot:
         if table == "items":
             conditions.append(_HAS_HITS)  # the copy holds the items that have hits
         where = " AND ".join([*conditions, f"t.{key} > ?"])
-        select = ", ".join(f"t.{c}" for c in columns)
+        select = ", ".join(f"t.{c}" for c in repr_columns(columns))
         position = columns.index(key)
         last: Any = "" if key == "name" else 0
         while True:
@@ -133,6 +134,11 @@ class Snapshot:
                     f"DELETE FROM {table} WHERE {column} = ?", [value]
                 ).rowcount
         return removed
+
+
+def repr_columns(columns: list[str]) -> list[str]:
+    """Column names quoted for SQL."""
+    return [f'"{c}"' for c in columns]
 
 
 def prune_tombstones(store: StoreBase) -> int:

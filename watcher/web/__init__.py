@@ -27,8 +27,8 @@ def web_metadata(db_name: str, copy: bool = False) -> dict[str, Any]:
     """
     hidden = {"hidden": True}
     refresh = (
-        ' · a copy of the PostgreSQL database, refreshed every minute: <a href="/-/refresh">'
-        "refresh now</a>"
+        ' This is a copy of the PostgreSQL database, refreshed every minute: <a href="/-/refresh">'
+        "refresh now</a>."
         if copy
         else ""
     )
@@ -50,7 +50,7 @@ def web_metadata(db_name: str, copy: bool = False) -> dict[str, Any]:
                             "must match; accents and case are ignored), filter with the "
                             "facets, export as CSV or JSON, follow it as an "
                             f'<a href="/{db_name}/latest_hits.atom">Atom feed</a> (filters '
-                            'included) or see the <a href="/-/stats">trends</a>.'
+                            f'included) or see the <a href="/-/stats">trends</a>.{refresh}'
                         ),
                         "facets": [
                             "entity",
@@ -115,7 +115,9 @@ def make_datasette(path: str | Path, refresher: Refresher | None = None) -> Any:
         [str(path)],
         metadata=web_metadata(path.stem, copy=refresher is not None),
         template_dir=str(TEMPLATES),
-        settings={"sql_time_limit_ms": 3000, "facet_time_limit_ms": 500},
+        # default_cache_ttl 0: a browser never shows a page older than the database (new hits,
+        # or the copy just refreshed).
+        settings={"sql_time_limit_ms": 3000, "facet_time_limit_ms": 500, "default_cache_ttl": 0},
     )
     ds.regwatch_refresher = refresher  # the plugin's /-/refresh asks it
     return ds
