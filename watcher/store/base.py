@@ -77,6 +77,7 @@ class StoreBase:
         self.dialect = self.engine.dialect
         self.label = self.engine.label  # the path, or the URL with its password masked
         self._hit_columns: str | None = None
+        self._known_sources: set[str] = set()
         try:
             if not readonly:
                 self.migrate()
@@ -109,6 +110,19 @@ class StoreBase:
         try:
             with self.engine.transaction():
                 yield
+        except self.engine.errors as exc:
+            raise StorageError(
+                f"cannot write {what} to {self.label}: {exc}",
+                hint="check free disk space and write permission (or that the database "
+                "server runs); nothing was half-written",
+            ) from None
+
+    def _write(self, what: str, sql: str, args: Sequence[Any] = ()) -> Result:
+        """One writing statement, atomic by itself: no BEGIN and COMMIT around it (one round
+        trip to PostgreSQL, not three); inside a `writing()` block, part of that transaction.
+        A database failure becomes a StorageError, as in `writing()`."""
+        try:
+            return self.engine.execute(sql, args)
         except self.engine.errors as exc:
             raise StorageError(
                 f"cannot write {what} to {self.label}: {exc}",

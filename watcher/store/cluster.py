@@ -31,6 +31,8 @@ def node_name() -> str:
 
 
 class ClusterStore(StoreBase):
+    _known_sources: set[str]  # sources this store has seen a row of (see claim_source)
+
     def claim_source(
         self, name: str, url: str, *, node: str, lease: float, next_due: float, due: bool
     ) -> bool:
@@ -42,6 +44,7 @@ class ClusterStore(StoreBase):
         """
         stamp = self.dialect.stamp()
         lease = lease if self.dialect.shared else 0.0
+        what = f"a claim on source {name!r}"
         sql = (
             f"UPDATE sources SET lease_node = ?, lease_until = {stamp}, next_due_at = {stamp} "
             f"WHERE name = ? AND (lease_until IS NULL OR lease_until <= {stamp})"
@@ -50,24 +53,29 @@ class ClusterStore(StoreBase):
         if due:
             sql += f" AND (next_due_at IS NULL OR next_due_at <= {stamp})"
             args.append(0.0)
-        with self.writing(f"a claim on source {name!r}"):
-            if self._execute(sql, args).rowcount:
-                return True
-            # A source never polled has no row yet: make one, then claim it.
-            added = self._execute(
-                "INSERT INTO sources (name, url) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                [name, url],
-            ).rowcount
-            return bool(added and self._execute(sql, args).rowcount)
+        # Single statements, each atomic (the compare-and-set is the UPDATE's WHERE).
+        if self._write(what, sql, args).rowcount:
+            self._known_sources.add(name)
+            return True
+        if name in self._known_sources:
+            return False  # due later, or being polled elsewhere
+        # A source never polled may have no row yet: make one, then claim it.
+        self._write(
+            what,
+            "INSERT INTO sources (name, url) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            [name, url],
+        )
+        self._known_sources.add(name)
+        return bool(self._write(what, sql, args).rowcount)
 
     def release_source(self, name: str, node: str) -> None:
         """End `node`'s claim on a source whose poll recorded nothing (skipped, gone)."""
-        with self.writing(f"the end of a claim on source {name!r}"):
-            self._execute(
-                "UPDATE sources SET lease_node = NULL, lease_until = NULL "
-                "WHERE name = ? AND lease_node = ?",
-                [name, node],
-            )
+        self._write(
+            f"the end of a claim on source {name!r}",
+            "UPDATE sources SET lease_node = NULL, lease_until = NULL "
+            "WHERE name = ? AND lease_node = ?",
+            [name, node],
+        )
 
     # -- nodes ---------------------------------------------------------------------------------
 
@@ -97,18 +105,19 @@ class ClusterStore(StoreBase):
         action_at: str | None = None,
     ) -> None:
         """The node's scheduler is alive: stamp its row, with its counts and last action."""
-        with self.writing("the daemon's heartbeat"):
-            self._execute(
-                f"UPDATE nodes SET heartbeat_at = {self.dialect.stamp()}, polls = ?, sent = ?, "
-                "last_action = COALESCE(?, last_action), "
-                "last_action_at = COALESCE(?, last_action_at) WHERE name = ?",
-                [0.0, polls, sent, action, action_at, node],
-            )
+        self._write(
+            "the daemon's heartbeat",
+            f"UPDATE nodes SET heartbeat_at = {self.dialect.stamp()}, polls = ?, sent = ?, "
+            "last_action = COALESCE(?, last_action), "
+            "last_action_at = COALESCE(?, last_action_at) WHERE name = ?",
+            [0.0, polls, sent, action, action_at, node],
+        )
 
     def record_stop(self, node: str) -> None:
         """A clean stop: stamp the node's row."""
-        with self.writing("the daemon's stop"):
-            self._execute("UPDATE nodes SET stopped_at = ? WHERE name = ?", [now_iso(), node])
+        self._write(
+            "the daemon's stop", "UPDATE nodes SET stopped_at = ? WHERE name = ?", [now_iso(), node]
+        )
 
     def nodes(self) -> list[dict[str, Any]]:
         """Every node's row, newest start first, with `live` (a recent heartbeat, no stop)

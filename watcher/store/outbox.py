@@ -132,13 +132,16 @@ class OutboxStore(StoreBase):
 
     def mark_sent(self, work: Outgoing, at: str) -> None:
         """A send succeeded: the row (and the hits a digest carried) are sent."""
+        sql = (
+            f"UPDATE {work.table} SET status = 'sent', attempts = attempts + 1, "
+            "last_error = NULL, next_attempt_at = NULL, lease_node = NULL, lease_until = NULL, "
+            "updated = ?, sent_at = ? WHERE id = ?"
+        )
+        if work.table == "deliveries":  # one statement: no transaction around it
+            self._write("the outcome of a send", sql, [at, at, work.id])
+            return
         with self.writing("the outcome of a send"):
-            self._execute(
-                f"UPDATE {work.table} SET status = 'sent', attempts = attempts + 1, "
-                "last_error = NULL, next_attempt_at = NULL, lease_node = NULL, lease_until = NULL, "
-                "updated = ?, sent_at = ? WHERE id = ?",
-                [at, at, work.id],
-            )
+            self._execute(sql, [at, at, work.id])
             if work.table == "messages":
                 self._execute(
                     "UPDATE deliveries SET status = 'sent', updated = ?, sent_at = ? "
@@ -148,20 +151,20 @@ class OutboxStore(StoreBase):
 
     def mark_failed(self, work: Outgoing, error: str, retry_at: str | None, at: str) -> None:
         """A send failed: retried at `retry_at`, or dead when that is None."""
-        with self.writing("the outcome of a send"):
-            self._execute(
-                f"UPDATE {work.table} SET status = ?, attempts = ?, last_error = ?, "
-                "next_attempt_at = ?, lease_node = NULL, lease_until = NULL, updated = ? "
-                "WHERE id = ?",
-                [
-                    "failed" if retry_at else "dead",
-                    work.attempts + 1,
-                    error[:1000],
-                    retry_at,
-                    at,
-                    work.id,
-                ],
-            )
+        self._write(
+            "the outcome of a send",
+            f"UPDATE {work.table} SET status = ?, attempts = ?, last_error = ?, "
+            "next_attempt_at = ?, lease_node = NULL, lease_until = NULL, updated = ? "
+            "WHERE id = ?",
+            [
+                "failed" if retry_at else "dead",
+                work.attempts + 1,
+                error[:1000],
+                retry_at,
+                at,
+                work.id,
+            ],
+        )
 
     # -- source health ---------------------------------------------------------------------------
 

@@ -71,13 +71,13 @@ class PollStore(StoryStore):
         row.update(lease_node=None, lease_until=None)
         columns = list(row)
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "name")
-        with self.writing(f"the state of source {state.name!r}"):
-            self._execute(
-                f"INSERT INTO sources ({', '.join(columns)}) "
-                f"VALUES ({', '.join('?' * len(columns))}) "
-                f"ON CONFLICT (name) DO UPDATE SET {updates}",
-                list(row.values()),
-            )
+        self._write(
+            f"the state of source {state.name!r}",
+            f"INSERT INTO sources ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' * len(columns))}) "
+            f"ON CONFLICT (name) DO UPDATE SET {updates}",
+            list(row.values()),
+        )
 
     def new_keys(self, source: str, keys: Iterable[str]) -> list[str]:
         """Those of `keys` not stored yet for `source`, in order, once each."""

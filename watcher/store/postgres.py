@@ -95,7 +95,15 @@ class PostgresEngine(Engine):
             url,
             min_size=1,
             max_size=max_size,
-            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
+            # prepare_threshold None: every statement planned afresh. A prepared statement
+            # keeps a plan made while a new database's tables were nearly empty (sequential
+            # scans) as they grow; planning each time costs less than that (measured:
+            # benchmarks/cluster.py, more than twice the polls per second).
+            kwargs={
+                "autocommit": True,
+                "connect_timeout": CONNECT_TIMEOUT,
+                "prepare_threshold": None,
+            },
             configure=self._configure,
             open=True,
             timeout=CHECKOUT_TIMEOUT,
