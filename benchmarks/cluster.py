@@ -167,8 +167,18 @@ def run(
     config.write_text("\n".join(lines))
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "watcher", "--config", str(config), "--log-level", "error",
-             "run", "--node", f"bench{n}"],
+            [
+                sys.executable,
+                "-m",
+                "watcher",
+                "--config",
+                str(config),
+                "--log-level",
+                "error",
+                "run",
+                "--node",
+                f"bench{n}",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=(work / f"{label}-{n}.log").open("w"),
         )
@@ -235,8 +245,11 @@ def main() -> None:
             while not port_file.exists() or not port_file.read_text():
                 time.sleep(0.05)
             port = int(port_file.read_text())
-            for label, daemons in (("sqlite, 1 daemon", 1), ("postgresql, 1 daemon", 1),
-                                   ("postgresql, 3 daemons", 3)):
+            for label, daemons in (
+                ("sqlite, 1 daemon", 1),
+                ("postgresql, 1 daemon", 1),
+                ("postgresql, 3 daemons", 3),
+            ):
                 if label.startswith("sqlite"):
                     storage = f'[storage]\npath = "{work / (mode + ".db")}"\n'
                     pg_pid = None

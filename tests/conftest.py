@@ -290,6 +290,13 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(tmp_path / "regwatch.db")
 
 
+def database_of(config_path: Path) -> str:
+    """The store a config file names: its SQLite path, or its PostgreSQL URL."""
+    from watcher.config import load_config
+
+    return load_config(config_path).database
+
+
 def storage_toml(database: str) -> str:
     """The [storage] table naming a store (a SQLite path in the config's folder, or a URL)."""
     if database.startswith("postgresql://"):

@@ -1,9 +1,11 @@
 """The web view in a real browser: headless Chromium (Debian's) driven by Selenium.
 
-Starts `regwatch serve` as a real process over a database of known hits, loads the hits
-page, searches, applies an entity facet and saves a screenshot; on both stores (over
-PostgreSQL the view reads a copy, refreshed on demand). Skipped, with the reason, where
-Chromium, its driver, Selenium or Datasette is missing: never passed silently.
+Starts `regwatch serve` as a real process over a database of known hits: loads Datasette's
+hits table, searches, applies an entity facet and saves a screenshot; signs in to the
+reviewer's pages and marks a hit actioned, which `regwatch hits --status actioned` then
+shows. On both stores: over PostgreSQL Datasette reads a copy (refreshed on demand) and the
+reviewer's pages PostgreSQL itself. Skipped, with the reason, where Chromium, its driver,
+Selenium or Datasette is missing: never passed silently.
 """
 
 from __future__ import annotations
@@ -49,8 +51,13 @@ def _responds(url: str) -> bool:
 
 @pytest.fixture
 def server(hit_config: Path, tmp_path: Path) -> Iterator[str]:
-    """`regwatch serve` on a free loopback port; its base URL."""
+    """`regwatch serve` on a free loopback port, with one reviewer account; its base URL."""
     pytest.importorskip("datasette", reason="the web extra is not installed: pip install '.[web]'")
+    from watcher.passwords import hash_password
+
+    with hit_config.open("a", encoding="utf-8") as f:
+        hashed = hash_password("correct horse", iterations=1000)
+        f.write(f'\n[web]\n[[web.accounts]]\nname = "alice"\npassword_hash = "{hashed}"\n')
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -116,8 +123,7 @@ def rows_shown(driver) -> list[dict[str, str]]:
 def test_hits_page_search_and_entity_facet_in_chromium(server, browser, tmp_path, database):
     from selenium.webdriver.common.by import By
 
-    browser.get(server + "/")
-    wait_until(lambda: "/regwatch/latest_hits" in browser.current_url, what="the landing page")
+    browser.get(server + "/regwatch/latest_hits")
     assert browser.find_element(By.CSS_SELECTOR, "h1").text.startswith("Latest hits")
     assert len(rows_shown(browser)) == 5
     link = browser.find_element(By.LINK_TEXT, "Die Kommission prüft die Beteiligung von Microsoft")
@@ -152,13 +158,74 @@ def test_hits_page_search_and_entity_facet_in_chromium(server, browser, tmp_path
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 5_000
 
     if database.startswith("postgresql://"):
-        # A new hit in PostgreSQL shows once the copy is refreshed ("refresh now").
+        # A new hit in PostgreSQL shows in Datasette's pages once the copy is refreshed.
         store = Store(database)
         state = store.source_state("ec", "https://ec.example.org/feed")
         item = Item("ec9", "Microsoft appeals", "https://ec.example.org/ec9", None)
         mention = Mention("Microsoft", "Microsoft", "title", 0, 9, "Microsoft appeals")
         store.save_poll(state, [item], [(item, mention)], lambda m: [], alert=True, http_status=200)
-        browser.get(server + "/")
+        browser.get(server + "/regwatch/latest_hits")
         browser.find_element(By.LINK_TEXT, "refresh now").click()
         wait_until(lambda: len(rows_shown(browser)) == 6, what="the new hit after a refresh")
         assert "Microsoft appeals" in [r["title"] for r in rows_shown(browser)]
+
+
+def test_sign_in_and_mark_a_hit_actioned_in_chromium(server, browser, hit_config, tmp_path):
+    import json
+
+    from selenium.webdriver.common.by import By
+
+    browser.get(server + "/")
+    wait_until(lambda: browser.current_url.endswith("/-/hits"), what="the hit list")
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".rw-hit")) == 5
+    assert not browser.find_elements(By.CSS_SELECTOR, "form.rw-review")  # not signed in
+    # Dates are shown in the browser's time zone, the UTC value kept in the title.
+    when = browser.find_element(By.CSS_SELECTOR, ".rw-hit time")
+    assert when.get_attribute("title").endswith("(UTC)")
+
+    browser.find_element(By.LINK_TEXT, "Sign in to review").click()
+    (name,) = wait_until(lambda: browser.find_elements(By.NAME, "name"), what="the sign-in page")
+    name.send_keys("alice")
+    password = browser.find_element(By.NAME, "password")
+    password.send_keys("correct horse")
+    password.submit()
+    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".rw-reviewer"), what="the sign-in")
+    assert browser.find_element(By.CSS_SELECTOR, ".rw-reviewer").text == "alice"
+
+    # Open the OpenAI hit, add a note, mark it actioned.
+    browser.find_element(By.PARTIAL_LINK_TEXT, "La Société Générale salue").click()
+    # The hit page is the one with a status line (the list has a note field per hit).
+    wait_until(lambda: browser.find_elements(By.ID, "rw-status"), what="the hit page")
+    (note,) = browser.find_elements(By.NAME, "note")
+    assert "Why it matched" in browser.page_source
+    note.send_keys("forwarded to the client")
+    browser.find_element(By.CSS_SELECTOR, "button.rw-set-actioned").click()
+    wait_until(lambda: "reviewed=1" in browser.current_url, what="the review's redirect")
+    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "table.rw-log"), what="the log")
+    assert browser.find_element(By.ID, "rw-status").text == "actioned"
+    history = browser.find_element(By.CSS_SELECTOR, "table.rw-log").text
+    assert "alice" in history and "new → actioned" in history
+    shot = tmp_path / "hit-actioned.png"
+    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+
+    # The command line sees the same review, attributed to the account.
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "watcher",
+            "--config",
+            str(hit_config),
+            "hits",
+            "--status",
+            "actioned",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    (hit,) = json.loads(out)
+    assert hit["entity"] == "OpenAI" and hit["status"] == "actioned"
+    assert (hit["reviewed_by"], hit["note"]) == ("alice", "forwarded to the client")

@@ -184,3 +184,55 @@ def test_a_clamped_interval_is_said_not_silent(tmp_path, run_cli):
     assert (
         "note: sources[0].interval: 10s is outside 60s..86400s: polled every 60s" in result.output
     )
+
+
+HASH = "pbkdf2_sha256$1000$salt$c2FsdA=="
+
+
+@pytest.mark.parametrize(
+    "web, message",
+    [
+        (
+            '[web]\nbase_url = "regwatch.example.org"\n',
+            "web.base_url: 'regwatch.example.org' is not",
+        ),
+        ('[web]\nanonymous = "no"\n', "web.anonymous: 'no' is not one of 'read', 'none'"),
+        ('[web]\nanonymous = "none"\n', 'web.anonymous: "none" refuses everyone'),
+        (
+            '[[web.accounts]]\nname = "alice"\npassword_hash = "hunter2"\n',
+            "web.accounts[0].password_hash: not a password hash",
+        ),
+        (
+            f'[[web.accounts]]\nname = "a"\npassword_hash = "{HASH}"\n'
+            f'[[web.accounts]]\nname = "a"\npassword_hash = "{HASH}"\n',
+            "web.accounts[1].name: duplicate name 'a'",
+        ),
+        ('[[web.accounts]]\nname = "a"\npasword_hash = "x"\n', "web.accounts[0].pasword_hash"),
+    ],
+    ids=["base-url", "anonymous", "none-without-accounts", "plain-password", "duplicate", "typo"],
+)
+def test_web_mistakes_are_named(tmp_path, web, message):
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, BASE + web), env={})
+    assert message in caught.value.message
+
+
+def test_web_table_and_archive_links(tmp_path, run_cli):
+    text = BASE.replace(
+        'url = "https://ec.europa.eu/rss"',
+        'url = "https://ec.europa.eu/rss"\narchive_links = true',
+    )
+    path = write(
+        tmp_path,
+        text + '[web]\nbase_url = "https://rw.example.org/"\nanonymous = "none"\n'
+        f'[[web.accounts]]\nname = "alice"\npassword_hash = "{HASH}"\n',
+    )
+    config = load_config(path, env={})
+    assert config.web.base_url == "https://rw.example.org"
+    assert config.web.account("alice") and config.web.account("bob") is None
+    assert HASH not in repr(config)
+    assert config.sources[0].archive_links is True
+    assert len(config.sha256) == 64
+    out = run_cli(path, "check").output
+    assert "web: alice; anonymous visitors: none; alerts link to https://rw.example.org" in out
+    assert HASH not in out

@@ -22,7 +22,7 @@ from watcher.alert.digest import queue_digests
 from watcher.alert.outbox import Dispatcher
 from watcher.config import load_config, parse_config
 from watcher.errors import ConfigError
-from watcher.model import Item, Mention, Message
+from watcher.model import Capture, Item, Mention, Message, Provenance
 from watcher.store import Store
 from watcher.store.snapshot import Snapshot
 from watcher.timeparse import utcnow
@@ -256,17 +256,43 @@ def test_store_copy_moves_a_sqlite_database_into_postgresql(tmp_path, pg_url, ru
     old = Store(sqlite_db)
     old.engine.execute("UPDATE deliveries SET status = 'sent', attempts = 1 WHERE id <= 2")
     old.enqueue_message("legal-team", "health", "ec: failing", Message("t", "b", "text"), "x")
+    old.review_hits([1, 2], "actioned", "alice", "forwarded")
+    capture = Capture(
+        url="https://ec.example.org/feed",
+        final_url="https://ec.example.org/feed",
+        status=200,
+        reason="OK",
+        http_version="HTTP/1.1",
+        headers=(("Content-Type", "application/rss+xml"),),
+        body=b"\x00\xff the feed's bytes",
+        fetched_at="2024-02-27T12:00:00+00:00",
+    )
+    state = old.source_state("ec", "https://ec.example.org/feed")
+    state.first_poll_at = "2024-01-01T00:00:00+00:00"
+    item = Item("ec7", "Microsoft kept as evidence", "https://ec.example.org/ec7", None)
+    old.save_poll(
+        state,
+        [item],
+        [(item, _mention())],
+        lambda m: [],
+        alert=True,
+        http_status=200,
+        provenance=Provenance(capture, "1.0", "abc"),
+    )
     result = run_cli(
         tmp_path / "none.toml", "store", "copy", "--from", str(sqlite_db), "--to", pg_url
     )
     assert result.exit_code == 0, result.output
     assert "every count matches" in result.output and PASSWORD not in result.output
     for table, rows in [
-        ("items", 6),
-        ("hits", 5),
+        ("items", 7),
+        ("hits", 6),
         ("deliveries", 5),
         ("messages", 1),
         ("sources", 5),
+        ("review_log", 2),
+        ("evidence_bodies", 1),
+        ("hit_captures", 1),
     ]:
         assert f"{table}" in result.output and str(rows) in result.output
 
@@ -294,7 +320,10 @@ def test_store_copy_moves_a_sqlite_database_into_postgresql(tmp_path, pg_url, ru
     (hit_id,) = moved.save_poll(
         state, [item], [(item, _mention())], lambda m: [], alert=True, http_status=200
     )
-    assert hit_id == 6
+    assert hit_id == 7
+    assert [r.by for r in moved.review_log()] == ["alice", "alice"]
+    (held,) = moved.evidence_of(6).captures
+    assert moved.evidence_body(held.sha256) == b"\x00\xff the feed's bytes"
 
     again = run_cli(config, "store", "copy", "--from", str(sqlite_db), "--to", pg_url)
     assert again.exit_code == 4 and "is not empty" in again.output

@@ -82,3 +82,34 @@ def test_bad_retention_names_the_key(make_config, run_cli):
     result = run_cli(path, "check")
     assert result.exit_code == 3
     assert "storage.retention: 'six months' is not a duration" in result.output
+
+
+def test_reviewed_hits_and_their_evidence_outlive_retention(feed_server, make_config, run_cli):
+    feed_server.routes["/eu.xml"] = {"body": rss([LOUD, LATER])}
+    path = with_storage(
+        make_config({"eu": feed_server.url("/eu.xml")}), 'retention_evidence = "30d"'
+    )
+    run_cli(path, "poll")
+    by_title = {h["title"]: h["id"] for h in hits(run_cli, path)}
+    kept, gone = by_title[LOUD["title"]], by_title[LATER["title"]]
+    assert run_cli(path, "review", str(kept), "--status", "actioned", "--by", "a").exit_code == 0
+    store = Store(load_config(path).database)
+    later = datetime.now(UTC) + timedelta(days=400)
+
+    pruned = store.prune(None, 86400.0, later, retention_evidence=30 * 86400.0)
+    assert (pruned.hits, pruned.evidence) == (1, 0)  # the new hit went, with its evidence
+    assert [h["id"] for h in hits(run_cli, path)] == [kept]
+    assert store.evidence_of(kept).captures  # reviewed: its evidence stays
+
+    # Only when asked (vacuum --evidence) does a reviewed hit's evidence go, saying why.
+    pruned = store.prune(None, None, later, retention_evidence=30 * 86400.0, all_evidence=True)
+    assert pruned.evidence == 1
+    held = store.evidence_of(kept)
+    assert not held.captures and held.pruned_at and "vacuum --evidence" in held.pruned_why
+    assert store.evidence_totals()["bodies"] == 0
+    assert store.get_hit(gone) is None and store.get_hit(kept).status == "actioned"
+
+
+def test_vacuum_evidence_needs_retention_evidence(make_config, run_cli):
+    result = run_cli(make_config(), "vacuum", "--evidence")
+    assert result.exit_code == 2 and "retention_evidence" in result.output

@@ -39,7 +39,9 @@ def test_weekly_counts_by_entity_as_json(hit_config, run_cli):
 
 def test_table_and_one_chart_row_per_entity(hit_config, run_cli):
     out = stats(run_cli, hit_config, "--every", "month")
-    table, chart = out.strip("\n").split("\n\n")
+    table, chart, backlog = out.strip("\n").split("\n\n")
+    assert backlog.startswith("review backlog: 5 new (oldest found ")
+    assert backlog.endswith(", 0 reviewed, 0 actioned, 0 dismissed")
     assert table.split("\n")[0].split() == ["period", "Microsoft", "Mistral", "AI", "OpenAI"]
     assert table.split("\n")[3].split() == ["2024-02", "2", "1", "1"]
     chart_rows = {line.split("  ")[0].strip(): line for line in chart.split("\n")[1:]}
@@ -106,3 +108,18 @@ def test_until_bounds_the_periods(hit_config, run_cli):
         run_cli, hit_config, "--until", "2024-02-29", "--every", "month", "--format", "json"
     )
     assert sorted({r["period"] for r in json.loads(out)}) == ["2024-01", "2024-02"]
+
+
+def test_counts_by_review_status_and_the_backlog(hit_config, run_cli):
+    assert (
+        run_cli(hit_config, "review", "1", "2", "--status", "actioned", "--by", "a").exit_code == 0
+    )
+    rows = json.loads(
+        stats(run_cli, hit_config, "--by", "status", "--every", "month", "--format", "json")
+    )
+    totals: dict[str, int] = {}
+    for r in rows:
+        totals[r["status"]] = totals.get(r["status"], 0) + r["hits"]
+    assert totals == {"actioned": 2, "new": 3}
+    out = stats(run_cli, hit_config, "--by", "status", "--every", "month")
+    assert "review backlog: 3 new" in out and "2 actioned" in out

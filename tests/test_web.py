@@ -59,9 +59,9 @@ def digest(path: Path) -> str:
     ).hexdigest()
 
 
-def test_landing_page_is_latest_hits_with_links_marks_and_facets(db):
+def test_latest_hits_table_has_links_marks_and_facets(db):
     landing, page = fetch_all(db, "/", "/regwatch/latest_hits")
-    assert landing.status_code == 302 and landing.headers["location"] == "/regwatch/latest_hits"
+    assert landing.status_code == 302 and landing.headers["location"] == "/-/hits"
     html = page.text
     assert "Latest hits" in html
     assert (
@@ -146,6 +146,9 @@ def test_view_never_writes_to_the_database(db):
     responses = fetch_all(
         db,
         "/",
+        "/-/hits",
+        "/-/hits/1",
+        "/-/hits?q=microsoft&status=new",
         "/regwatch/latest_hits?_search=microsoft",
         "/regwatch/failing_sources",
         "/-/stats",

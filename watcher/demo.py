@@ -100,7 +100,9 @@ url = "json://127.0.0.1:{server.port}/alerts"
     store = Store(config.database)
 
     async def poll_once() -> None:
-        dispatcher = Dispatcher(store, config.channels, config.delivery)
+        dispatcher = Dispatcher(
+            store, config.channels, config.delivery, base_url=config.web.base_url
+        )
         async with poller_session(config, store) as poller:
             cycle = await run_cycle(config, store, poller, dispatcher)
         for r in cycle.polls:

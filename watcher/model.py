@@ -21,12 +21,37 @@ class Item:
     title: str
     link: str | None
     published: str | None  # ISO 8601 UTC, or None when the source gave no date
-    html: str = ""
-    text: str = ""
+    # The bodies stay out of repr(): Python formats the repr of a coroutine's result when
+    # asyncio.run() restores its SIGINT handler, and a poll's items made that 230 MB.
+    html: str = field(default="", repr=False)
+    text: str = field(default="", repr=False)
     # What the kind knows beyond title and link, stored as JSON in items.extra; the press
     # corner sets "reference" (IP/24/1234, used to cluster stories), "type" and "language".
     extra: dict[str, str] = field(default_factory=dict)
-    full_text: str = ""  # main text of the linked page, when the source has full_text = true
+    full_text: str = field(default="", repr=False)  # the linked page's, with full_text = true
+    # The responses fetched for this item (press-corner document, linked article), kept as
+    # evidence if the item has a hit.
+    captures: list[Capture] = field(default_factory=list, repr=False)
+
+
+@dataclass(frozen=True)
+class Capture:
+    """One HTTP response kept as evidence: what was asked, and what came back as received.
+
+    `body` is the body after transfer decoding (and content decoding: httpx decodes gzip);
+    `headers` are the response's, in order and spelling as the server sent them.
+    """
+
+    url: str  # the URL requested
+    final_url: str  # where redirects led
+    status: int
+    reason: str
+    http_version: str  # "HTTP/1.1"
+    headers: tuple[tuple[str, str], ...]
+    body: bytes = field(repr=False)
+    fetched_at: str  # ISO 8601 UTC, when the response arrived
+    request_headers: tuple[tuple[str, str], ...] = ()
+    role: str = "feed"  # "feed", "page", "api" (the source), "document", "article"
 
 
 @dataclass(frozen=True)
@@ -50,6 +75,23 @@ class Mention:
         return self.kind == "weak_alias"
 
 
+# A hit's review status: `new` until someone looked at it.
+REVIEW_STATUSES = ("new", "reviewed", "actioned", "dismissed")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What a poll records with the evidence of its hits: the source's response, and who matched.
+
+    `source` is the feed, page or API answer the items came from (None: nothing kept);
+    `config_sha256` is the SHA-256 of the config file the hits were matched with.
+    """
+
+    source: Capture | None
+    version: str
+    config_sha256: str = ""
+
+
 @dataclass(frozen=True)
 class Hit:
     """A stored mention with its item: what alerts, digests, `hits` and `explain` show."""
@@ -66,6 +108,11 @@ class Hit:
     alerted: bool = True  # False for a new source's first poll, and a quiet rematch
     retroactive: bool = False  # found by `regwatch rematch`, not by a poll
     unmatched_at: str | None = None  # when a rematch found the config no longer matches
+    status: str = "new"  # review status: new, reviewed, actioned, dismissed
+    reviewed_by: str | None = None
+    reviewed_at: str | None = None
+    note: str | None = None
+    item_key: str | None = None  # the item's key in its source (GUID, link or content hash)
     match: str | None = None  # with a full-text search: the item's words that matched
     rank: float | None = None  # ... and its relevance (lower is better)
 
@@ -98,6 +145,10 @@ class Hit:
             "confirmed_by": m.confirmed_by,
             "retroactive": int(self.retroactive),
             "unmatched_at": self.unmatched_at,
+            "status": self.status,
+            "reviewed_by": self.reviewed_by,
+            "reviewed_at": self.reviewed_at,
+            "note": self.note,
         }
         if self.match is not None:
             row.update(match=self.match, rank=self.rank)
@@ -148,8 +199,8 @@ class PollResult:
     # daemon polled it this interval or is polling it now (see Poller.poll)
     status: str
     new_items: int = 0
-    hits: list[tuple[Item, Mention]] = field(default_factory=list)
-    hit_ids: list[int] = field(default_factory=list)
+    hits: list[tuple[Item, Mention]] = field(default_factory=list, repr=False)
+    hit_ids: list[int] = field(default_factory=list, repr=False)
     alerted: bool = True
     error: str | None = None
     http_status: int | None = None
@@ -160,3 +211,48 @@ class PollResult:
     @property
     def skipped(self) -> bool:
         return self.status == "skipped"
+
+
+@dataclass(frozen=True)
+class StoredCapture:
+    """A capture as the store holds it: the exchange without its body, and the body's digest."""
+
+    id: int
+    role: str
+    url: str
+    final_url: str
+    status: int
+    reason: str
+    http_version: str
+    headers: tuple[tuple[str, str], ...]
+    request_headers: tuple[tuple[str, str], ...]
+    fetched_at: str
+    sha256: str  # of the body as received
+    size: int  # bytes of the body
+    stored: int  # bytes it takes compressed (shared by every capture of the same body)
+
+
+@dataclass(frozen=True)
+class HitEvidence:
+    """What is held for one hit: its captures, who matched it, and whether it was pruned."""
+
+    hit_id: int
+    captures: tuple[StoredCapture, ...]
+    version: str | None = None  # regwatch's version when the hit was matched
+    config_sha256: str | None = None
+    recorded_at: str | None = None
+    pruned_at: str | None = None
+    pruned_why: str | None = None
+
+
+@dataclass(frozen=True)
+class Review:
+    """One change of a hit's review status, as the review log keeps it."""
+
+    id: int
+    hit_id: int
+    at: str
+    by: str
+    from_status: str
+    to_status: str
+    note: str | None

@@ -13,7 +13,7 @@ import html
 import logging
 from datetime import datetime
 
-from watcher.alert.format import Style, trim
+from watcher.alert.format import Style, hit_url, trim
 from watcher.alert.send import title_limit
 from watcher.config.model import Channel
 from watcher.model import Hit, Message, StoryCopy
@@ -23,7 +23,9 @@ from watcher.timeparse import iso, last_slot, zone
 log = logging.getLogger(__name__)
 
 
-def queue_digests(store: Store, channels: tuple[Channel, ...], now: datetime) -> list[int]:
+def queue_digests(
+    store: Store, channels: tuple[Channel, ...], now: datetime, *, base_url: str | None = None
+) -> list[int]:
     """Queue the digest of every channel whose slot has passed; returns the message ids.
 
     A channel seen for the first time starts at its current slot (its first digest is the
@@ -42,14 +44,18 @@ def queue_digests(store: Store, channels: tuple[Channel, ...], now: datetime) ->
         with store.writing("a digest"):
             # Compare-and-set: of several daemons passing the slot, one queues the digest.
             advanced = store.advance_digest_slot(channel.name, slot_at)
-            message_id = _queue_digest(store, channel, slot, iso(now)) if advanced else None
+            message_id = (
+                _queue_digest(store, channel, slot, iso(now), base_url) if advanced else None
+            )
         if message_id:
             queued.append(message_id)
             log.info("channel %s: digest #%d queued", channel.name, message_id)
     return queued
 
 
-def _queue_digest(store: Store, channel: Channel, slot: datetime, at: str) -> int | None:
+def _queue_digest(
+    store: Store, channel: Channel, slot: datetime, at: str, base_url: str | None
+) -> int | None:
     pending = store.digest_hits(channel.name)
     if not pending:
         return None
@@ -59,7 +65,8 @@ def _queue_digest(store: Store, channel: Channel, slot: datetime, at: str) -> in
     message_id = store.enqueue_message(
         channel.name, "digest", f"digest {slot.isoformat()}", placeholder, at
     )
-    store.set_message(message_id, render_digest(hits, copies, channel, slot, message_id))
+    message = render_digest(hits, copies, channel, slot, message_id, base_url=base_url)
+    store.set_message(message_id, message)
     store.mark_digested([delivery for delivery, _ in pending], message_id, at)
     return message_id
 
@@ -70,8 +77,15 @@ def render_digest(
     channel: Channel,
     slot: datetime,
     message_id: int,
+    *,
+    base_url: str | None = None,
 ) -> Message:
-    """One digest: hits grouped by entity (largest group first), newest first, with counts."""
+    """One digest: hits grouped by entity (largest group first), newest first, with counts.
+
+    A hit nobody has reviewed yet is marked NEW; one already reviewed (in the web view,
+    say, before the digest went out) shows its status and reviewer instead. With
+    `base_url` each hit links to its page in the web view.
+    """
     style = Style.of(channel)
     fmt = style.fmt
     groups: dict[str, list[Hit]] = {}
@@ -79,8 +93,10 @@ def render_digest(
         groups.setdefault(hit.entity, []).append(hit)
     order = sorted(groups, key=lambda e: (-len(groups[e]), e))
     counts = ", ".join(f"{e} {len(groups[e])}" for e in order)
+    fresh = sum(h.status == "new" for h in hits)
+    unread = f", {fresh} new" if fresh != len(hits) else ""
     title = trim(
-        f"[regwatch] digest: {len(hits)} hit{'s' * (len(hits) != 1)} ({counts})",
+        f"[regwatch] digest: {len(hits)} hit{'s' * (len(hits) != 1)}{unread} ({counts})",
         title_limit(channel),
     )
     esc = style.escape
@@ -90,16 +106,27 @@ def render_digest(
         others = [c for c in copies.get(hit.id, []) if c.link != hit.link]
         also = ", ".join(sorted({c.source for c in others} - {hit.source}))
         extra = f"; also in {esc(also)}" if also else ""
+        page = hit_url(base_url, hit.id)
         ref = f"hit #{hit.id}"
+        state = "NEW" if hit.status == "new" else f"{hit.status} by {esc(hit.reviewed_by or '?')}"
         if fmt == "html":
             link = esc(hit.link, link=True)
             name = f'<a href="{link}">{esc(hit.title)}</a>' if hit.link else esc(hit.title)
-            return f"<li>{date} {name} ({esc(hit.source)}{extra}) <small>{ref}</small></li>"
+            ref = f'<a href="{esc(page, link=True)}">{ref}</a>' if page else ref
+            return (
+                f"<li><b>{state}</b> {date} {name} ({esc(hit.source)}{extra}) "
+                f"<small>{ref}</small></li>"
+            )
         if fmt == "markdown":
             link = f" {esc(hit.link, link=True)}" if hit.link else ""
-            return f"- {date} **{esc(hit.title)}** ({esc(hit.source)}{extra}){link} _{ref}_"
+            review = f" review: {esc(page, link=True)}" if page else ""
+            return (
+                f"- **{state}** {date} **{esc(hit.title)}** ({esc(hit.source)}{extra}){link} "
+                f"_{ref}_{review}"
+            )
         link = f"\n  {hit.link}" if hit.link else ""
-        return f"- {date} {esc(hit.title)} ({esc(hit.source)}{extra}) [{ref}]{link}"
+        review = f"\n  review: {page}" if page else ""
+        return f"- {state} {date} {esc(hit.title)} ({esc(hit.source)}{extra}) [{ref}]{link}{review}"
 
     period = f"digest #{message_id} for {slot.strftime('%Y-%m-%d %H:%M %Z')}"
     parts = []

@@ -94,16 +94,28 @@ class Style:
         return ("<br>" if self.fmt == "html" else "\n").join(lines)
 
 
+def hit_url(base_url: str | None, hit_id: int) -> str | None:
+    """The address of a hit's page in the web view, when [web] base_url is set."""
+    return f"{base_url.rstrip('/')}/-/hits/{hit_id}" if base_url else None
+
+
 def format_hit(
-    hit: Hit, channel: Channel, copies: Sequence[StoryCopy] = (), *, title_max: int | None = None
+    hit: Hit,
+    channel: Channel,
+    copies: Sequence[StoryCopy] = (),
+    *,
+    title_max: int | None = None,
+    base_url: str | None = None,
 ) -> Message:
     """The alert for one hit on `channel`: its templates if it has them, else the default.
 
-    `copies` are the items of the hit's story; the others are listed as "Also in".
+    `copies` are the items of the hit's story; the others are listed as "Also in". With
+    `base_url` ([web] base_url) the alert links to the hit's page, to review it.
     """
     style = Style.of(channel)
     limit = title_max or title_limit(channel)
-    default = _default(hit, style, limit, copies)
+    review = hit_url(base_url, hit.id)
+    default = _default(hit, style, limit, copies, review)
     if not channel.title and not channel.body:
         return default
     m = hit.mention
@@ -119,8 +131,9 @@ def format_hit(
         "matched": m.matched or "",
         "story": str(hit.story or ""),
         "sources": ", ".join(sorted({c.source for c in copies} | {hit.source})),
+        "hit_url": review or "",
     }
-    values = {k: style.escape(v, link=k == "link") for k, v in raw.items()}
+    values = {k: style.escape(v, link=k in ("link", "hit_url")) for k, v in raw.items()}
     title = trim(fill_template(channel.title, values), limit) if channel.title else default.title
     if not channel.body:
         return Message(title, default.body, default.body_format)
@@ -131,8 +144,11 @@ def format_hit(
     return Message(title, body, style.fmt)
 
 
-def _default(hit: Hit, style: Style, limit: int, copies: Sequence[StoryCopy]) -> Message:
-    """The built-in alert: labelled fields, the snippet, and the hit and story ids."""
+def _default(
+    hit: Hit, style: Style, limit: int, copies: Sequence[StoryCopy], review: str | None
+) -> Message:
+    """The built-in alert: labelled fields, the snippet, the hit and story ids, and the
+    hit's page in the web view when there is one."""
     d = style.defuse
     m = hit.mention
     link = d(hit.link, link=True)
@@ -157,12 +173,22 @@ def _default(hit: Hit, style: Style, limit: int, copies: Sequence[StoryCopy]) ->
             if link
             else "(none)"
         )
+        page = (
+            f'<b>Review:</b> <a href="{html.escape(review, quote=True)}">{html.escape(review)}</a><br>'
+            if review
+            else ""
+        )
         body = (
-            f"{rows}<b>Link:</b> {anchor}<br><blockquote>{snippet}</blockquote><small>{ref}</small>"
+            f"{rows}<b>Link:</b> {anchor}<br>{page}<blockquote>{snippet}</blockquote>"
+            f"<small>{ref}</small>"
         )
     elif style.fmt == "markdown":
         lines = [f"**{k}:** {escape_markdown(v)}" for k, v in fields]
+        if review:
+            lines.append(f"**Review:** {review}")
         body = "\n".join(lines) + f"\n\n> {snippet}\n\n_{ref}_"
     else:
+        if review:
+            fields.append(("Review", review))
         body = "\n".join(f"{k}: {v}" for k, v in fields) + f"\n\n{snippet}\n\n{ref}"
     return Message(style.markup(title), body, style.fmt)

@@ -44,12 +44,12 @@ def backoff(attempts: int, delivery: Delivery) -> float:
     return float(min(delivery.retry_cap, delivery.retry_base * 2 ** max(attempts - 1, 0)))
 
 
-def compose(store: Store, channel: Channel, work: Outgoing) -> Message:
+def compose(store: Store, channel: Channel, work: Outgoing, base_url: str | None = None) -> Message:
     """The message for one piece of work (a hit is rendered now, with its story's copies)."""
     if work.hit is None:
         assert work.message is not None
         return work.message
-    return format_hit(work.hit, channel, store.story_copies(work.hit.story))
+    return format_hit(work.hit, channel, store.story_copies(work.hit.story), base_url=base_url)
 
 
 def record_attempt(
@@ -87,6 +87,7 @@ class Dispatcher:
         report: int = logging.INFO,
         node: str | None = None,
         lease: float = LEASE,
+        base_url: str | None = None,
     ) -> None:
         self.store = store
         self.node = node or node_name()  # who claims the rows it sends
@@ -96,15 +97,19 @@ class Dispatcher:
         self.clock = clock
         self.sender = sender
         self.report = report  # log level of "N alerts sent" (a CLI prints its own summary)
+        self.base_url = base_url  # [web] base_url: alerts link to the hit's page
         self.sent = 0
         self.failed = 0
         self.closing = False
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
-    def use(self, channels: Iterable[Channel], delivery: Delivery) -> None:
+    def use(
+        self, channels: Iterable[Channel], delivery: Delivery, base_url: str | None = None
+    ) -> None:
         """Send to a reloaded config's channels from now on (drains running finish as they are)."""
         self.channels = {c.name: c for c in channels}
         self.delivery = delivery
+        self.base_url = base_url
 
     def kick(self) -> None:
         """Start a drain for every channel that has none running; returns at once."""
@@ -177,7 +182,7 @@ class Dispatcher:
 
     async def _send_one(self, channel: Channel, item: Outgoing) -> bool:
         """Send one claimed row and record the outcome; False when the channel seems hung."""
-        message = compose(self.store, channel, item)
+        message = compose(self.store, channel, item, self.base_url)
         began = time.monotonic()
         error = await asyncio.to_thread(self.sender, channel, message, self.delivery.timeout)
         took = time.monotonic() - began

@@ -39,17 +39,31 @@ def check(ctx: click.Context) -> None:
     for note in config.notes:
         click.echo(f"note: {note}")
     click.echo(f"database: {config.database_label}")
-    if config.retention is not None or config.retention_hits is not None:
+    if any(
+        x is not None for x in (config.retention, config.retention_hits, config.retention_evidence)
+    ):
         keep = _human(config.retention) if config.retention else "forever"
         hits_kept = _human(config.retention_hits) if config.retention_hits else "forever"
-        click.echo(f"retention: items without hits {keep}, hits {hits_kept}")
+        evidence = _human(config.retention_evidence) if config.retention_evidence else "forever"
+        click.echo(
+            f"retention: items without hits {keep}, new hits {hits_kept}, "
+            f"evidence of new hits {evidence}"
+        )
     if config.http_listen:
         click.echo("http: /healthz and /metrics on {}:{}".format(*config.http_listen))
+    web = config.web
+    if web.accounts or web.base_url or web.anonymous != "read":
+        who = ", ".join(a.name for a in web.accounts) or "no accounts (read-only)"
+        click.echo(
+            f"web: {who}; anonymous visitors: {web.anonymous}"
+            + (f"; alerts link to {web.base_url}" if web.base_url else "")
+        )
     click.echo(f"{len(config.sources)} sources:")
     for s in config.sources:
         state = "" if s.enabled else " (disabled)"
         labels = [s.kind] if s.kind != "feed" else []
         labels += ["full text"] if s.full_text else []
+        labels += ["archive links"] if s.archive_links else []
         kind = f" [{', '.join(labels)}]" if labels else ""
         click.echo(f"  {s.name:<24} every {_human(s.interval):<6} {s.url}{kind}{state}")
     click.echo(f"{len(config.entities)} entities:")

@@ -88,7 +88,9 @@ def poll(ctx: click.Context, names: tuple[str, ...], due: bool = False) -> None:
     store = Store(config.database)
 
     async def go(advance: Callable[[int], None]) -> CycleResult:
-        dispatcher = Dispatcher(store, config.channels, config.delivery)
+        dispatcher = Dispatcher(
+            store, config.channels, config.delivery, base_url=config.web.base_url
+        )
         async with poller_session(config, store) as poller:
             return await run_cycle(
                 config,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -17,10 +19,11 @@ from watcher.cli.base import (
     since,
     stored_database,
 )
+from watcher.model import REVIEW_STATUSES
 from watcher.output import FORMATS, HIT_FORMATS, chart, period_table, render
 from watcher.store.queries import GROUPS
 from watcher.story import group_stories
-from watcher.timeparse import EVERY
+from watcher.timeparse import EVERY, human_duration, utcnow
 
 
 @cli.command()
@@ -37,6 +40,9 @@ from watcher.timeparse import EVERY
     "Ranks by relevance, then date.",
 )
 @click.option("--topic", "-t", help="Only hits whose item has this topic.")
+@click.option(
+    "--status", type=click.Choice(REVIEW_STATUSES), help="Only hits with this review status."
+)
 @click.option("--limit", "-n", default=50, show_default=True, help="At most N hits (0: all).")
 @format_option(
     HIT_FORMATS, help="ndjson: one JSON object per line; atom: an Atom feed for a feed reader."
@@ -54,6 +60,7 @@ def hits(
     fmt: str,
     topic: str | None = None,
     stories: bool = False,
+    status: str | None = None,
 ) -> None:
     """List hits, newest first. Works while the daemon runs.
 
@@ -65,6 +72,7 @@ def hits(
       regwatch hits --search '"merger control" OR enquête*' --since 2024-02-01
       regwatch hits --entity "Mistral AI" --format atom > mistral.atom
       regwatch hits --stories
+      regwatch hits --status new --since 7d
     """
     hits = open_readonly(ctx).query_hits(
         entity=entity,
@@ -73,6 +81,7 @@ def hits(
         search=search,
         limit=None if stories else limit or None,
         topic=topic,
+        status=status,
     )
     if stories:
         rows = group_stories(hits, limit or None)
@@ -85,12 +94,20 @@ def hits(
         click.echo(render(rows, fmt, cols if fmt == "table" else None))
         return
     rows = [hit.row() for hit in hits]
-    cols = ["id", "story", "entity", "published", "source", "matched", "title", "link", "snippet"]
+    cols = [
+        *("id", "story", "entity", "published", "source", "status", "matched"),
+        *("title", "link", "snippet"),
+    ]
     if search:  # show where the query matched rather than where the entity did
-        cols = ["id", "entity", "published", "source", "title", "match"]
+        cols = ["id", "entity", "published", "source", "status", "title", "match"]
     title = "regwatch hits" + "".join(
         f" — {label} {value}"
-        for label, value in (("entity", entity), ("topic", topic), ("search", search))
+        for label, value in (
+            ("entity", entity),
+            ("topic", topic),
+            ("status", status),
+            ("search", search),
+        )
         if value
     )
     click.echo(render(rows, fmt, cols if fmt == "table" else None, title=title))
@@ -151,7 +168,8 @@ def search(
 def stats(
     ctx: click.Context, since_: str, by: str, every: str, fmt: str, until: str | None = None
 ) -> None:
-    """Hit counts over time: a table and one sparkline row per entity (or source, topic).
+    """Hit counts over time: a table and one sparkline row per entity (or source, topic,
+    review status), then the review backlog: hits still new and the oldest one's age.
 
     JSON and CSV give the same counts as rows {period, entity, hits}.
 
@@ -159,8 +177,10 @@ def stats(
     Examples:
       regwatch stats --since 180d --by source --every month
       regwatch stats --since 2024-01-01 --until 2024-03-31 --every week --format csv
+      regwatch stats --by status --every month
     """
-    rows = open_readonly(ctx).hit_counts(
+    store = open_readonly(ctx)
+    rows = store.hit_counts(
         since=since(since_) or "", by=by, every=every, until=since(until, "--until")
     )
     if fmt != "table":
@@ -172,6 +192,20 @@ def stats(
     click.echo(render(period_table(rows, by), "table"))
     click.echo("")
     click.echo(chart(rows, by))
+    click.echo("")
+    click.echo(backlog_line(store.review_backlog()))
+
+
+def backlog_line(backlog: dict[str, Any]) -> str:
+    """ "review backlog: 3 new (oldest found 2d 4h ago), 1 reviewed, ..." for `stats`."""
+    counts = backlog["counts"]
+    text = f"review backlog: {counts.get('new', 0)} new"
+    oldest = backlog.get("oldest_new")
+    if oldest:
+        age = (utcnow() - datetime.fromisoformat(oldest)).total_seconds()
+        text += f" (oldest found {human_duration(age)} ago, {oldest[:16].replace('T', ' ')})"
+    others = [f"{counts.get(s, 0)} {s}" for s in REVIEW_STATUSES if s != "new"]
+    return text + ", " + ", ".join(others)
 
 
 @cli.command()
@@ -272,13 +306,13 @@ def serve(
     snapshot: str | None = None,
     refresh_every: str = "60s",
 ) -> None:
-    """Explore the hits in a browser (Datasette), read-only.
+    """The web view: hits to read and review, evidence, trends and Datasette's tables.
 
-    Latest hits with facets and full-text search, canned queries, CSV/JSON export, an
-    Atom feed and trend charts. Listens on this machine only unless --host says otherwise:
-    to share it with a team, put it behind a reverse proxy with authentication.
-    Needs the web extra: pip install 'regwatch[web]'. On PostgreSQL the view reads a
-    SQLite copy of the hit tables, refreshed every minute (or at /-/refresh).
+    Reviewers sign in with the [[web.accounts]] of the config; without accounts it is
+    read-only. Listens on this machine only unless --host says otherwise: to share it with
+    a team, put it behind a reverse proxy with HTTPS. Needs the web extra:
+    pip install 'regwatch[web]'. On PostgreSQL Datasette's pages read a SQLite copy of the
+    hit tables, refreshed every minute (or at /-/refresh); reviews go to PostgreSQL.
 
     Example: regwatch serve --port 8001   (then open http://127.0.0.1:8001/)
     """
@@ -288,6 +322,7 @@ def serve(
 
     config = get_config(ctx)
     every = duration(refresh_every, "--refresh")
+    web = config.web
     refresher = None
     if config.storage_url:
         path = Path(snapshot) if snapshot else snapshot_path(config.storage_url)
@@ -298,15 +333,19 @@ def serve(
     else:
         assert config.storage_path is not None
         path = config.storage_path
-    make_datasette(path, refresher)  # fails early, with a hint, without the extra or the database
-    if not is_loopback(host):
+    # Fails early, with a hint, without the extra or the database.
+    make_datasette(path, web, refresher, config.database)
+    if not is_loopback(host) and web.anonymous == "read":
         click.echo(
             f"warning: listening on {host}: anyone who reaches it can read every hit; "
-            "put it behind a reverse proxy with authentication",
+            'set [web] anonymous = "none", or put it behind a proxy that authenticates',
             err=True,
         )
+    mode = f"reviews by {len(web.accounts)} accounts" if web.accounts else "read-only"
+    if web.anonymous == "none":
+        mode += ", sign-in required"
     click.echo(
-        f"regwatch web view of {config.database_label} (read-only): http://{host}:{port}/",
+        f"regwatch web view of {config.database_label} ({mode}): http://{host}:{port}/",
         err=True,
     )
-    run_server(path, host, port, refresher)
+    run_server(path, host, port, web, refresher, config.database)

@@ -24,7 +24,7 @@ def store_group() -> None:
 @reports_errors
 def store_copy(source: str, target: str) -> None:
     """Copy a database into an empty one: items, hits, stories, deliveries with their
-    states, digests and health alerts, source states.
+    states, digests and health alerts, source states, evidence and the review log.
 
     Moves a SQLite database into PostgreSQL (or back). The source may be in use: the copy
     is of one moment. The target is migrated first and must hold nothing yet; the copy is

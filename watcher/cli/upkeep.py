@@ -39,21 +39,41 @@ def status(ctx: click.Context, fmt: str) -> None:
 
 @cli.command()
 @config_option
+@click.option(
+    "--evidence",
+    "all_evidence",
+    is_flag=True,
+    help="Also prune the evidence of reviewed hits older than [storage] retention_evidence.",
+)
 @click.pass_context
 @reports_errors
-def vacuum(ctx: click.Context) -> None:
+def vacuum(ctx: click.Context, all_evidence: bool) -> None:
     """Prune by [storage] retention, checkpoint the WAL and VACUUM the database.
 
-    Safe while the daemon runs (it waits for the database meanwhile).
+    Evidence is pruned after retention_evidence only for hits still new; --evidence
+    prunes it for reviewed hits too. Safe while the daemon runs (it waits meanwhile).
 
-    Example: regwatch vacuum
+    \b
+    Examples:
+      regwatch vacuum
+      regwatch vacuum --evidence
     """
     config = get_config(ctx)
+    if all_evidence and config.retention_evidence is None:
+        raise click.UsageError(
+            "--evidence prunes evidence older than [storage] retention_evidence, "
+            f'which {config.path} does not set (e.g. retention_evidence = "365d")'
+        )
     store = open_store(ctx)
-    pruned = store.prune(config.retention, config.retention_hits)
+    pruned = store.prune(
+        config.retention,
+        config.retention_hits,
+        retention_evidence=config.retention_evidence,
+        all_evidence=all_evidence,
+    )
     click.echo(
         f"pruned {pruned.items} items without hits, {pruned.hits} hits, "
-        f"{pruned.deliveries} deliveries"
+        f"{pruned.deliveries} deliveries; evidence of {pruned.evidence} hits"
     )
     before, after = store.vacuum()
     store.close()

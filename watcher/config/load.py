@@ -6,6 +6,7 @@ Every mistake is reported as one ConfigError naming the file, the key path
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tomllib
@@ -41,6 +42,7 @@ from watcher.config.schema import (
 )
 from watcher.config.secrets import check_permissions, expand_env, is_apprise_url
 from watcher.config.template import check_template
+from watcher.config.web import parse_web
 from watcher.errors import ConfigError
 from watcher.text.fold import fold
 from watcher.timeparse import parse_schedule, zone
@@ -92,7 +94,7 @@ def parse_config(
     )
     retention = {
         key: check.duration(storage[key], f"storage.{key}", 0.0) if key in storage else None
-        for key in ("retention", "retention_hits")
+        for key in ("retention", "retention_hits", "retention_evidence")
     }
     http = check.table(raw.get("http", {}), HTTP, "http.")
     storage_path, storage_url = _storage(storage, path, env if expand else None, check)
@@ -112,8 +114,11 @@ def parse_config(
         delivery=_delivery(raw.get("delivery", {}), check),
         retention=retention["retention"],
         retention_hits=retention["retention_hits"],
+        retention_evidence=retention["retention_evidence"],
         http_listen=parse_listen(http["listen"], check) if "listen" in http else None,
+        web=parse_web(raw.get("web", {}), check),
         notes=tuple(notes),
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )
 
 
@@ -207,6 +212,7 @@ def _source(
         language=s.get("language", "en").lower(),
         document_types=tuple(t.upper() for t in s.get("document_types", ())),
         full_text=s.get("full_text", False),
+        archive_links=s.get("archive_links", False),
         allow_private=s.get("allow_private", defaults.allow_private),
         stale_after=check.duration(s.get("stale_after"), at + "stale_after", 0) or None,
     )

@@ -53,6 +53,7 @@ class Source:
     language: str = "en"
     document_types: tuple[str, ...] = ()
     full_text: bool = False
+    archive_links: bool = False  # fetch the linked page of items with a hit, as evidence
     allow_private: bool = False
     stale_after: float | None = None  # seconds without a new item before a health alert
 
@@ -126,6 +127,26 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class Account:
+    """A person who may sign in to the web view and review hits."""
+
+    name: str
+    password_hash: str = field(repr=False)  # pbkdf2_sha256$iterations$salt$hash
+
+
+@dataclass(frozen=True)
+class Web:
+    """The [web] table: the web view's address, its accounts and what anonymous visitors get."""
+
+    base_url: str | None = None  # e.g. "https://regwatch.example.org": alerts link to hit pages
+    anonymous: str = "read"  # "read" (read-only) or "none" (sign-in required)
+    accounts: tuple[Account, ...] = ()
+
+    def account(self, name: str) -> Account | None:
+        return next((a for a in self.accounts if a.name == name), None)
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     storage_path: Path | None  # the SQLite file, or None with [storage] url
@@ -141,8 +162,11 @@ class Config:
     # [storage] retention / retention_hits in seconds; None keeps everything.
     retention: float | None = None
     retention_hits: float | None = None
+    retention_evidence: float | None = None  # evidence of hits still `new` older than this
     # [http] listen as (host, port); None: no HTTP server.
     http_listen: tuple[str, int] | None = None
+    web: Web = Web()
+    sha256: str = ""  # of the config file's text: recorded with the evidence of each hit
 
     @property
     def database(self) -> str:

@@ -24,6 +24,7 @@ TOP: Spec = {
     "topics": ([dict], False),
     "delivery": (dict, False),
     "http": (dict, False),
+    "web": (dict, False),
 }
 STORAGE: Spec = {
     "path": (str, False),
@@ -31,8 +32,15 @@ STORAGE: Spec = {
     "lease": (str, False),
     "retention": (str, False),
     "retention_hits": (str, False),
+    "retention_evidence": (str, False),
 }
 HTTP: Spec = {"listen": (str, False)}
+WEB: Spec = {
+    "base_url": (str, False),
+    "anonymous": (str, False),
+    "accounts": ([dict], False),
+}
+ACCOUNT: Spec = {"name": (str, True), "password_hash": (str, True)}
 DEFAULTS: Spec = {
     "interval": (str, False),
     "timeout": (str, False),
@@ -56,6 +64,7 @@ SOURCE: Spec = {
     "language": (str, False),
     "document_types": ([str], False),
     "full_text": (bool, False),
+    "archive_links": (bool, False),
     "allow_private": (bool, False),
     "stale_after": (str, False),
 }
@@ -111,6 +120,8 @@ TABLES: dict[str, Spec] = {
     "channels": CHANNEL,
     "delivery": DELIVERY,
     "http": HTTP,
+    "web": WEB,
+    "web.accounts": ACCOUNT,
 }
 
 

@@ -21,6 +21,7 @@ FIELDS = (
     "matched",
     "story",
     "sources",
+    "hit_url",
 )
 
 

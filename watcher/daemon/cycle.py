@@ -25,7 +25,7 @@ from watcher.timeparse import utcnow
 class CycleResult:
     """What a cycle did: each source's poll, and the sends it waited for."""
 
-    polls: list[PollResult] = field(default_factory=list)
+    polls: list[PollResult] = field(default_factory=list, repr=False)  # see model.Item
     health_changes: int = 0
     sent: int = 0
     failed: int = 0
@@ -55,7 +55,7 @@ async def run_cycle(
             result.health_changes += 1
     if not config.channels:
         return result
-    queue_digests(store, config.channels, utcnow())
+    queue_digests(store, config.channels, utcnow(), base_url=config.web.base_url)
     if wait:
         result.sent, result.failed = await dispatcher.drain()
     elif result.health_changes or any(p.hit_ids and p.alerted for p in result.polls):

@@ -82,7 +82,12 @@ class Daemon:
         self._tasks: set[asyncio.Task[object]] = set()
         self.poller: Poller | None = None
         self.dispatcher = Dispatcher(
-            store, config.channels, config.delivery, node=self.node, lease=config.lease
+            store,
+            config.channels,
+            config.delivery,
+            node=self.node,
+            lease=config.lease,
+            base_url=config.web.base_url,
         )
         self.service = Service(config, store, notifier, node=self.node)
         self.service.sent = lambda: self.dispatcher.sent
@@ -95,7 +100,9 @@ class Daemon:
         if not self.config.channels or not self.service.database_usable():
             return
         try:
-            queue_digests(self.store, self.config.channels, utcnow())
+            queue_digests(
+                self.store, self.config.channels, utcnow(), base_url=self.config.web.base_url
+            )
         except StorageError as exc:
             self.service.database_failed(exc)
             return
@@ -184,7 +191,7 @@ class Daemon:
         self.config = self.service.config = new
         if self.poller is not None:
             self.poller.use_config(new)
-        self.dispatcher.use(new.channels, new.delivery)
+        self.dispatcher.use(new.channels, new.delivery, new.web.base_url)
         added, removed, changed = self.apply_sources(old, new)
         if new.http_listen != old.http_listen:
             log.warning("http.listen changed: it takes effect at the next restart")

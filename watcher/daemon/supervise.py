@@ -199,14 +199,18 @@ class Service:
             self.database_failed(exc)
 
     def _maintain(self) -> None:
-        if self.config.retention is not None or self.config.retention_hits is not None:
-            pruned = self.store.prune(self.config.retention, self.config.retention_hits)
-            if pruned.items or pruned.hits:
+        c = self.config
+        if any(x is not None for x in (c.retention, c.retention_hits, c.retention_evidence)):
+            pruned = self.store.prune(
+                c.retention, c.retention_hits, retention_evidence=c.retention_evidence
+            )
+            if pruned.items or pruned.hits or pruned.evidence:
                 log.info(
-                    "retention: %d items, %d hits, %d deliveries pruned",
+                    "retention: %d items, %d hits, %d deliveries pruned; evidence of %d hits",
                     pruned.items,
                     pruned.hits,
                     pruned.deliveries,
+                    pruned.evidence,
                 )
         self.store.checkpoint()
 

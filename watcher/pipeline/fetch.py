@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -26,6 +27,8 @@ import httpx
 from watcher import USER_AGENT
 from watcher.config.model import MAX_INTERVAL, Defaults
 from watcher.errors import FetchError
+from watcher.model import Capture
+from watcher.timeparse import now_iso
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # A guard says why an address is refused, or None to allow it.
@@ -42,12 +45,34 @@ class Response:
     `moved_to` is the URL a chain of permanent redirects (301/308) from the start led to.
     """
 
-    url: str
+    url: str  # the final URL, after redirects
     status: int
     body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # names lower-cased
     not_modified: bool = False
     moved_to: str | None = None
+    # What evidence needs (see `capture`): the exchange as it happened.
+    request_url: str = ""  # the URL asked for
+    reason: str = ""
+    http_version: str = "HTTP/1.1"
+    raw_headers: tuple[tuple[str, str], ...] = ()  # as received: order and spelling kept
+    request_headers: tuple[tuple[str, str], ...] = ()  # as sent, on the last hop
+    fetched_at: str = ""  # ISO 8601 UTC, when the response headers arrived
+
+    def capture(self, role: str) -> Capture:
+        """This response as evidence (`role`: feed, page, api, document or article)."""
+        return Capture(
+            url=self.request_url or self.url,
+            final_url=self.url,
+            status=self.status,
+            reason=self.reason,
+            http_version=self.http_version,
+            headers=self.raw_headers or tuple(self.headers.items()),
+            body=self.body,
+            fetched_at=self.fetched_at,
+            request_headers=self.request_headers,
+            role=role,
+        )
 
     @property
     def etag(self) -> str | None:
@@ -216,7 +241,9 @@ async def _follow(
                         moved_to = str(resp.next_request.url)
                     request = resp.next_request
                     continue
-                return await _read(resp, max_bytes, moved_to)
+                response = await _read(resp, max_bytes, moved_to)
+                response.request_url = url
+                return response
             finally:
                 await resp.aclose()
     raise FetchError(
@@ -246,9 +273,15 @@ def _check_peer(resp: httpx.Response, url: str, guard: Guard) -> None:
 
 
 async def _read(resp: httpx.Response, max_bytes: int, moved_to: str | None) -> Response:
+    received = _exchange(resp)
     if resp.status_code == 304:
         return Response(
-            str(resp.url), 304, headers=_headers(resp), not_modified=True, moved_to=moved_to
+            str(resp.url),
+            304,
+            headers=_headers(resp),
+            not_modified=True,
+            moved_to=moved_to,
+            **received,
         )
     if resp.status_code >= 400:
         retry_after = None
@@ -275,9 +308,29 @@ async def _read(resp: httpx.Response, max_bytes: int, moved_to: str | None) -> R
             )
         chunks.append(chunk)
     return Response(
-        str(resp.url), resp.status_code, b"".join(chunks), _headers(resp), moved_to=moved_to
+        str(resp.url),
+        resp.status_code,
+        b"".join(chunks),
+        _headers(resp),
+        moved_to=moved_to,
+        **received,
     )
 
 
 def _headers(resp: httpx.Response) -> dict[str, str]:
     return {k.lower(): v for k, v in resp.headers.items()}
+
+
+def _exchange(resp: httpx.Response) -> dict[str, Any]:
+    """The response's status line and headers as received, the request's headers as sent."""
+
+    def pairs(raw: list[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
+        return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)
+
+    return {
+        "reason": resp.reason_phrase,
+        "http_version": resp.http_version,
+        "raw_headers": pairs(resp.headers.raw),
+        "request_headers": pairs(resp.request.headers.raw),
+        "fetched_at": now_iso(),
+    }

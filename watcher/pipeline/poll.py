@@ -18,11 +18,12 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from watcher import __version__
 from watcher.config.model import MAX_INTERVAL, Config, Source
 from watcher.errors import FetchError, StorageError
-from watcher.model import Item, Mention, PollResult, SourceState
+from watcher.model import Item, Mention, PollResult, Provenance, SourceState
 from watcher.pipeline.fetch import Guard, HostLimiter, Response, fetch, make_client, refuse_private
-from watcher.pipeline.fulltext import add_full_text
+from watcher.pipeline.fulltext import add_full_text, archive_links
 from watcher.pipeline.match import Matcher
 from watcher.pipeline.sources import kind_for
 from watcher.pipeline.sources.common import PageFetcher
@@ -30,6 +31,9 @@ from watcher.store import Store, node_name
 from watcher.text.clean import html_to_text
 
 log = logging.getLogger(__name__)
+
+# What a source's own response is, as evidence, by the source's kind.
+ROLES = {"feed": "feed", "html": "page", "presscorner": "api"}
 
 
 def backoff_delay(interval: float, failures: int) -> float:
@@ -194,11 +198,17 @@ class Poller:
             return self._fail(source, state, exc)
         state.body_hash = digest
         new = self._new_items(source, items)
+        guard = None if source.allow_private else self.guard
         if new and kind.enrich:
             await kind.enrich(new, self.fetch_page(), source)
         if new and source.full_text:
-            await add_full_text(new, self.fetch_page(None if source.allow_private else self.guard))
-        result = self._save(source, state, new, resp.status)
+            await add_full_text(new, self.fetch_page(guard))
+        found = clean_and_match(new, self.matcher)
+        if found and source.archive_links:
+            with_hits = list({id(item): item for item, _ in found}.values())
+            await archive_links(with_hits, self.fetch_page(guard))
+        provenance = Provenance(resp.capture(ROLES[source.kind]), __version__, self.config.sha256)
+        result = self._save(source, state, new, found, resp.status, provenance)
         result.bytes = len(resp.body)
         return result
 
@@ -229,15 +239,15 @@ class Poller:
         return [by_key[k] for k in self.store.new_keys(source.name, by_key)]
 
     def _save(
-        self, source: Source, state: SourceState, new: list[Item], http_status: int
+        self,
+        source: Source,
+        state: SourceState,
+        new: list[Item],
+        found: list[tuple[Item, Mention]],
+        http_status: int,
+        provenance: Provenance | None = None,
     ) -> PollResult:
-        """Clean and match the new items, then store them with their hits and deliveries."""
-        found: list[tuple[Item, Mention]] = []
-        for item in new:
-            item.text = html_to_text(item.html)
-            if item.full_text and item.full_text not in item.text:
-                item.text = f"{item.text}\n{item.full_text}" if item.text else item.full_text
-            found += [(item, m) for m in self.matcher.match(item.title, item.text)]
+        """Store the new items with their hits, deliveries and the hits' evidence."""
         alert = state.first_poll_at is not None or source.alert_first_poll
         hit_ids = self.store.save_poll(
             state,
@@ -247,6 +257,7 @@ class Poller:
             alert=alert,
             http_status=http_status,
             story_window=self.config.delivery.story_window,
+            provenance=provenance,
         )
         return PollResult(
             source.name,
@@ -278,6 +289,17 @@ class Poller:
             return result
 
         return list(await asyncio.gather(*(one(s) for s in chosen)))
+
+
+def clean_and_match(items: list[Item], matcher: Matcher) -> list[tuple[Item, Mention]]:
+    """Fill each item's text (its HTML cleaned, plus any full text) and match it."""
+    found: list[tuple[Item, Mention]] = []
+    for item in items:
+        item.text = html_to_text(item.html)
+        if item.full_text and item.full_text not in item.text:
+            item.text = f"{item.text}\n{item.full_text}" if item.text else item.full_text
+        found += [(item, m) for m in matcher.match(item.title, item.text)]
+    return found
 
 
 def _now() -> datetime:

@@ -1,12 +1,13 @@
 """The hit database: every SQL statement of regwatch, behind one `Store`.
 
 The Store is composed of one part per concern, each a module here: the connection and
-migrations (base), stories, what a poll writes (polls), the outbox (outbox), what people
-query (queries, search) and upkeep (maintenance), and several daemons' claims (cluster).
-Callers name what they need (`save_poll`, `claim_work`, `mark_sent`, `query_hits` ...),
-never a table, and never learn which engine is behind it: SQLite (a file path) or
-PostgreSQL (a postgresql:// URL). The engine lives in engine.py and postgres.py, the
-differences between their SQL in dialect.py and fulltext.py.
+migrations (base), stories, what a poll writes (polls) with its hits' evidence (evidence),
+the outbox (outbox), what people query (queries, search), reviews (review), upkeep
+(maintenance) and several daemons' claims (cluster). Callers name what they need
+(`save_poll`, `claim_work`, `mark_sent`, `query_hits` ...), never a table, and never learn
+which engine is behind it: SQLite (a file path) or PostgreSQL (a postgresql:// URL). The
+engine lives in engine.py and postgres.py, the differences between their SQL in dialect.py
+and fulltext.py.
 """
 
 from watcher.store.base import StoreBase
@@ -16,10 +17,11 @@ from watcher.store.maintenance import MaintenanceStore, PruneResult
 from watcher.store.outbox import STATUSES, OutboxStore, Outgoing, SourceHealth
 from watcher.store.polls import PollStore
 from watcher.store.queries import QueryStore
+from watcher.store.review import ReviewError, ReviewStore
 from watcher.store.search import SearchError
 
 
-class Store(PollStore, OutboxStore, QueryStore, MaintenanceStore, ClusterStore):
+class Store(PollStore, OutboxStore, QueryStore, ReviewStore, MaintenanceStore, ClusterStore):
     """The database of one regwatch installation (see the modules of this package)."""
 
 
@@ -28,6 +30,7 @@ __all__ = [
     "STATUSES",
     "Outgoing",
     "PruneResult",
+    "ReviewError",
     "SearchError",
     "SourceHealth",
     "Store",

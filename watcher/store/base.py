@@ -29,6 +29,10 @@ _LATER_COLUMNS = {
     "marked": "NULL",
     "retroactive": "0",
     "unmatched_at": "NULL",
+    "review_status": "'new'",
+    "reviewed_by": "NULL",
+    "reviewed_at": "NULL",
+    "review_note": "NULL",
 }
 
 
@@ -177,7 +181,7 @@ class StoreBase:
             )
             self._hit_columns = (
                 'h.id, h.item_id, h.entity, h.matched, h.field, h.start, h."end", h.snippet, '
-                "h.topics, h.created, h.alerted, i.source, i.title, i.link, "
+                "h.topics, h.created, h.alerted, i.source, i.title, i.link, i.key AS item_key, "
                 f"COALESCE(i.published, i.discovered) AS published, {later}"
             )
         return self._hit_columns
@@ -211,6 +215,11 @@ def hit_from_row(row: dict[str, Any]) -> Hit:
         alerted=bool(row["alerted"]),
         retroactive=bool(row["retroactive"]),
         unmatched_at=row["unmatched_at"],
+        status=row["review_status"] or "new",
+        reviewed_by=row["reviewed_by"],
+        reviewed_at=row["reviewed_at"],
+        note=row["review_note"],
+        item_key=row["item_key"],
         match=row.get("match"),
         rank=row.get("rank"),
     )

@@ -26,6 +26,11 @@ TABLES = (
     "story_keys",
     "story_title_words",
     "digest_state",
+    "evidence_bodies",
+    "captures",
+    "hit_captures",
+    "hit_evidence",
+    "review_log",
 )
 DERIVED = {"search", "rev"}  # columns an engine computes itself
 BATCH = 2000

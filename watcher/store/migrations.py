@@ -12,6 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from watcher.store.engine import Schema
+from watcher.store.later_migrations import (
+    _m070_evidence,
+    _m071_review,
+    _m072_latest_hits_status,
+    _m080_cluster,
+    _m081_revisions,
+)
 from watcher.story import title_words
 
 
@@ -277,82 +284,6 @@ def _m020_daemon(db: Schema) -> None:
     db.execute("CREATE INDEX items_discovered ON items (discovered)")
 
 
-def _m080_cluster(db: Schema) -> None:
-    # Several daemons on one database (PostgreSQL): a source is claimed before it is polled
-    # (next_due_at, compare-and-set; a lease while the poll runs), a delivery or message
-    # before it is sent (a lease, taken over once it expires); each daemon is a node with a
-    # heartbeat and what it did last, for `regwatch status`.
-    for table, columns in (
-        ("sources", ("next_due_at", "lease_node", "lease_until")),
-        ("deliveries", ("lease_node", "lease_until")),
-        ("messages", ("lease_node", "lease_until")),
-    ):
-        for column in columns:
-            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
-    db.execute(
-        """CREATE TABLE nodes (
-            name TEXT PRIMARY KEY,
-            host TEXT NOT NULL,
-            pid INTEGER NOT NULL,
-            version TEXT NOT NULL,
-            config TEXT NOT NULL,
-            started_at TEXT NOT NULL,
-            heartbeat_at TEXT NOT NULL,
-            stopped_at TEXT,
-            polls INTEGER NOT NULL DEFAULT 0,
-            sent INTEGER NOT NULL DEFAULT 0,
-            last_action TEXT,
-            last_action_at TEXT
-        )"""
-    )
-
-
-# Tables the web view's snapshot copies from PostgreSQL (snapshot.py): each one's key, and
-# whether its deleted rows leave a tombstone (items lose their hits before their text; stories
-# and sources are never deleted).
-SNAPSHOT_TABLES = {
-    "sources": ("name", False),
-    "stories": ("id", False),
-    "items": ("id", False),
-    "hits": ("id", True),
-    "deliveries": ("id", True),
-}
-
-
-def _m081_revisions(db: Schema) -> None:
-    # PostgreSQL only: what changed since a snapshot of the hit tables was last refreshed
-    # (`regwatch serve` reads a SQLite copy). Each row carries the id of the transaction
-    # that last wrote it (rev); deleted rows leave a tombstone. SQLite is served directly.
-    if not db.postgres:
-        return
-    db.execute(
-        "CREATE TABLE tombstones (tbl TEXT NOT NULL, key TEXT NOT NULL, "
-        "rev xid8 NOT NULL DEFAULT pg_current_xact_id(), at timestamptz NOT NULL DEFAULT now())"
-    )
-    db.execute("CREATE INDEX tombstones_rev ON tombstones (rev)")
-    db.execute(
-        "CREATE FUNCTION regwatch_touch() RETURNS trigger LANGUAGE plpgsql AS "
-        "$$ BEGIN NEW.rev := pg_current_xact_id(); RETURN NEW; END $$"
-    )
-    db.execute(
-        "CREATE FUNCTION regwatch_tombstone() RETURNS trigger LANGUAGE plpgsql AS "
-        "$$ BEGIN INSERT INTO tombstones (tbl, key) "
-        "VALUES (TG_TABLE_NAME, to_jsonb(OLD) ->> TG_ARGV[0]); RETURN OLD; END $$"
-    )
-    for table, (key, tombstone) in SNAPSHOT_TABLES.items():
-        db.execute(f"ALTER TABLE {table} ADD COLUMN rev xid8 NOT NULL DEFAULT pg_current_xact_id()")
-        db.execute(f"CREATE INDEX {table}_rev ON {table} (rev)")
-        db.execute(
-            f"CREATE TRIGGER {table}_touch BEFORE UPDATE ON {table} "
-            "FOR EACH ROW EXECUTE FUNCTION regwatch_touch()"
-        )
-        if tombstone:
-            db.execute(
-                f"CREATE TRIGGER {table}_tombstone AFTER DELETE ON {table} "
-                f"FOR EACH ROW EXECUTE FUNCTION regwatch_tombstone('{key}')"
-            )
-
-
 MIGRATIONS: list[tuple[str, Callable[[Schema], None]]] = [
     ("001_initial", _m001_initial),
     ("002_hit_topics", _m002_hit_topics),
@@ -364,6 +295,9 @@ MIGRATIONS: list[tuple[str, Callable[[Schema], None]]] = [
     ("040_source_health", _m040_source_health),
     ("050_hit_details", _m050_hit_details),
     ("060_story_title_words", _m060_story_title_words),
+    ("070_evidence", _m070_evidence),
+    ("071_review", _m071_review),
+    ("072_latest_hits_status", _m072_latest_hits_status),
     ("080_cluster", _m080_cluster),
     ("081_revisions", _m081_revisions),
     # Append new migrations here; never reorder or edit one that has been released.

@@ -10,12 +10,13 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from watcher.model import Item, Mention, SourceState
+from watcher.model import Item, Mention, Provenance, SourceState
+from watcher.store.evidence import EvidenceStore
 from watcher.store.stories import StoryStore
 from watcher.timeparse import now_iso
 
 
-class PollStore(StoryStore):
+class PollStore(StoryStore, EvidenceStore):
     def source_state(self, name: str, url: str) -> SourceState:
         """The stored state of a source, or a fresh one if it was never polled."""
         rows = self._query("SELECT * FROM sources WHERE name = ?", [name])
@@ -104,13 +105,15 @@ class PollStore(StoryStore):
         alert: bool,
         http_status: int | None,
         story_window: float = 48 * 3600.0,
+        provenance: Provenance | None = None,
     ) -> list[int]:
         """Store a poll's new items, hits, deliveries and source state in one transaction.
 
         Returns the new hit ids. `channels_for(mention)` names the channels that get a
         delivery for a hit (routing); with `alert` false (a new source's first poll) none is
         created. Each hit joins a story; a channel that already has a delivery for the story
-        and entity gets a 'merged' one (recorded, not sent).
+        and entity gets a 'merged' one (recorded, not sent). With `provenance`, each hit's
+        evidence is kept: the source's response and its item's captures (store/evidence.py).
         """
         at = now_iso()
         hit_ids: list[int] = []
@@ -135,6 +138,7 @@ class PollStore(StoryStore):
                     ids[item.key] = item_id
             self.lock_stories([item for item, _ in found if item.key in ids])
             stories: dict[str, int] = {}
+            evidence: list[tuple[int, Item]] = []
             for item, mention in found:
                 if item.key not in ids:
                     continue
@@ -143,6 +147,7 @@ class PollStore(StoryStore):
                 story = stories[item.key]
                 hit_id = self.insert_hit(ids[item.key], mention, at, alerted=alert, story=story)
                 hit_ids.append(hit_id)
+                evidence.append((hit_id, item))
                 if alert:
                     for channel in channels_for(mention):
                         seen = self.story_delivered(channel, story, mention.entity)
@@ -151,6 +156,8 @@ class PollStore(StoryStore):
                             "VALUES (?, ?, ?, ?, ?)",
                             [hit_id, channel, "merged" if seen else "pending", at, at],
                         )
+            if provenance is not None and evidence:
+                self.keep_evidence(evidence, provenance, at)
             self.record_source(state, status="ok", http_status=http_status, at=at)
         return hit_ids
 

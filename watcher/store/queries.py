@@ -14,7 +14,12 @@ from watcher.store.search import fts_errors
 from watcher.timeparse import EVERY, period_of, periods
 
 # Trend groups: the column (for topics, one row per (hit, topic) is joined in).
-GROUPS = {"entity": "h.entity", "source": "i.source", "topic": "t.value"}
+GROUPS = {
+    "entity": "h.entity",
+    "source": "i.source",
+    "topic": "t.value",
+    "status": "h.review_status",
+}
 # The date a hit counts at: its item's publication, else when regwatch found it.
 WHEN = "substr(COALESCE(i.published, h.created), 1, 10)"
 
@@ -29,6 +34,9 @@ class QueryStore(StoreBase):
         search: str | None = None,
         limit: int | None = 50,
         topic: str | None = None,
+        status: str | None = None,
+        until: str | None = None,
+        offset: int = 0,
     ) -> list[Hit]:
         """Hits newest first, with their item's title, link, source and date.
 
@@ -46,14 +54,24 @@ class QueryStore(StoreBase):
         if since:
             where.append("COALESCE(i.published, h.created) >= ?")
             args.append(since)
+        if until:
+            where.append("COALESCE(i.published, h.created) < ?")
+            args.append(until)
         if topic:
             topics = self.dialect.json_values("h.topics", "t")
             where.append(
                 f"EXISTS (SELECT 1 FROM {topics} WHERE {self.dialect.nocase_equals('t.value')})"
             )
             args.append(topic)
+        if status:
+            # A database from before reviews (read read-only) has every hit `new`.
+            have = self.has_column("hits", "review_status")
+            where.append("h.review_status = ?" if have else "'new' = ?")
+            args.append(status)
         columns = self.hit_columns()
         cut = f" LIMIT {int(limit)}" if limit else ""
+        if limit and offset:
+            cut += f" OFFSET {int(offset)}"
         if search:
             sql, args = search_for(self.dialect).hits(columns, (where, args), search, cut)
         else:
@@ -92,6 +110,24 @@ class QueryStore(StoreBase):
             return search_for(self.dialect).rebuild(
                 self._execute, self.engine.executemany, progress
             )
+
+    def hit_choices(self) -> dict[str, list[str]]:
+        """The entities and sources that have hits, for a reviewer's filters."""
+        return {
+            "entities": [
+                str(r[0])
+                for r in self._execute(
+                    "SELECT DISTINCT entity FROM hits ORDER BY entity"
+                ).fetchall()
+            ],
+            "sources": [
+                str(r[0])
+                for r in self._execute(
+                    "SELECT DISTINCT i.source FROM hits h JOIN items i ON i.id = h.item_id "
+                    "ORDER BY i.source"
+                ).fetchall()
+            ],
+        }
 
     def item_count(self) -> int:
         return int(self._value("SELECT COUNT(*) FROM items") or 0)

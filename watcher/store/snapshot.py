@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from watcher.store.base import StoreBase
-from watcher.store.migrations import SNAPSHOT_TABLES
+from watcher.store.later_migrations import SNAPSHOT_TABLES
 from watcher.timeparse import now_iso, utcnow
 
 BATCH = 2000  # rows read per statement

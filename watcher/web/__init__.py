@@ -1,9 +1,12 @@
 """`regwatch serve`: the hit database in Datasette, read-only, configured by regwatch.
 
 Datasette is an optional extra (`pip install 'regwatch[web]'`); nothing here imports it
-until a web view is asked for. The view never writes, and over a SQLite store it sees the
-daemon's new hits as they are committed. Over PostgreSQL it reads a SQLite copy of the hit
-tables that a Refresher (refresh.py) brings up to date every minute, or at /-/refresh.
+until a web view is asked for. Datasette opens the database with `?mode=ro`, so it sees the
+daemon's new hits as they are committed and its SQL pages never write. A review by a
+signed-in account (site.py, pages.py) is the one write a request can make, through a
+Store opened for it alone. Over PostgreSQL, Datasette reads a SQLite copy of the hit tables
+that a Refresher (refresh.py) brings up to date every minute, or at /-/refresh; the
+reviewer's pages read, and reviews write, PostgreSQL itself.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ import ipaddress
 from pathlib import Path
 from typing import Any
 
+from watcher.config.model import Web
 from watcher.errors import StorageError, WatcherError
 from watcher.store.web import QUERIES, has_latest_hits
 from watcher.web.refresh import Refresher
+from watcher.web.site import Site
 
 TEMPLATES = Path(__file__).with_name("templates")
 INSTALL_HINT = "install the web extra: pip install 'regwatch[web]'"
@@ -27,15 +32,15 @@ def web_metadata(db_name: str, copy: bool = False) -> dict[str, Any]:
     """
     hidden = {"hidden": True}
     refresh = (
-        ' This is a copy of the PostgreSQL database, refreshed every minute: <a href="/-/refresh">'
-        "refresh now</a>."
+        " This is a copy of the PostgreSQL database, refreshed every minute: "
+        f'<a href="/-/refresh?back=/{db_name}/latest_hits">refresh now</a>.'
         if copy
         else ""
     )
     return {
         "title": "regwatch",
         "description_html": (
-            '<a href="/">Latest hits</a> · <a href="/-/stats">Trends</a> · '
+            '<a href="/-/hits">Hits</a> · <a href="/-/stats">Trends</a> · '
             f'<a href="/{db_name}/latest_hits.atom">Atom feed</a> · '
             f'<a href="/{db_name}">Tables and queries</a>{refresh}'
         ),
@@ -55,6 +60,7 @@ def web_metadata(db_name: str, copy: bool = False) -> dict[str, Any]:
                         "facets": [
                             "entity",
                             "source",
+                            "status",
                             {"array": "topics"},
                             {"date": "published"},
                         ],
@@ -86,10 +92,17 @@ def require_datasette() -> None:
         raise WatcherError("the web view needs Datasette", hint=INSTALL_HINT) from None
 
 
-def make_datasette(path: str | Path, refresher: Refresher | None = None) -> Any:
+def make_datasette(
+    path: str | Path,
+    web: Web | None = None,
+    refresher: Refresher | None = None,
+    database: str | None = None,
+) -> Any:
     """A Datasette over the database at `path`, read-only, with regwatch's plugin and pages.
 
-    With a `refresher`, `path` is the copy it keeps of a PostgreSQL database.
+    `web` (the config's [web] table) names who may sign in and review, and whether
+    visitors who are not signed in may read. With a `refresher`, `path` is the copy it keeps
+    of the PostgreSQL `database`, which the reviewer's pages read and reviews write.
     """
     try:
         from datasette.app import Datasette
@@ -120,6 +133,7 @@ def make_datasette(path: str | Path, refresher: Refresher | None = None) -> Any:
         settings={"sql_time_limit_ms": 3000, "facet_time_limit_ms": 500, "default_cache_ttl": 0},
     )
     ds.regwatch_refresher = refresher  # the plugin's /-/refresh asks it
+    ds.regwatch_site = Site(database or str(path), web or Web(), refresher)
     return ds
 
 
@@ -137,10 +151,12 @@ def serve(
     path: str | Path,
     host: str = "127.0.0.1",
     port: int = 8001,
+    web: Web | None = None,
     refresher: Refresher | None = None,
+    database: str | None = None,
 ) -> None:
     """Run the web view until interrupted."""
-    ds = make_datasette(path, refresher)
+    ds = make_datasette(path, web, refresher, database)
     import uvicorn
 
     uvicorn.run(ds.app(), host=host, port=port, log_level="warning")

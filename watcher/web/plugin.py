@@ -1,4 +1,5 @@
-"""regwatch's Datasette plugin: landing page, linked titles, marked mentions, Atom, trends."""
+"""regwatch's Datasette plugin: the reviewer's pages, sign-in, linked titles, marked
+mentions, Atom, trends."""
 
 from __future__ import annotations
 
@@ -9,9 +10,13 @@ from datasette import hookimpl
 from datasette.utils.asgi import Response
 from markupsafe import Markup, escape
 
+from watcher.model import REVIEW_STATUSES
 from watcher.output import atom_feed, find_mention, parse_topics, pivot
 from watcher.store.queries import GROUPS, count_hits
 from watcher.timeparse import EVERY, parse_since
+from watcher.web.auth import gate, login
+from watcher.web.pages import backlog_view, hit_page, hit_warc, hits_page, review_hit
+from watcher.web.site import site_of
 
 ATOM_COLUMNS = {"id", "entity", "title", "link"}
 
@@ -21,8 +26,8 @@ def _database(datasette: Any) -> str:
 
 
 async def landing(datasette: Any) -> Response:
-    """`/` is the latest hits."""
-    return Response.redirect(f"/{_database(datasette)}/latest_hits")
+    """`/` is the reviewer's hit list."""
+    return Response.redirect("/-/hits")
 
 
 async def trends(datasette: Any, request: Any) -> Response:
@@ -63,6 +68,10 @@ async def trends(datasette: Any, request: Any) -> Response:
         "error": error,
         "rows": rows,
         "database": _database(datasette),
+        "backlog": backlog_view(
+            await site_of(datasette).read(lambda store: store.review_backlog())
+        ),
+        "statuses": REVIEW_STATUSES,
     }
     return Response.html(
         await datasette.render_template("regwatch_stats.html", context, request=request)
@@ -70,7 +79,8 @@ async def trends(datasette: Any, request: Any) -> Response:
 
 
 async def refresh(datasette: Any, request: Any) -> Response:
-    """`/-/refresh`: bring the copy of a PostgreSQL database up to date now, then go back."""
+    """`/-/refresh?back=PATH`: bring the copy of a PostgreSQL database up to date now, then
+    go back to PATH."""
     refresher = getattr(datasette, "regwatch_refresher", None)
     if refresher is None:
         return Response.text(
@@ -80,18 +90,28 @@ async def refresh(datasette: Any, request: Any) -> Response:
     if not done:
         error = refresher.error or "the refresh is taking long; it goes on in the background"
         return Response.text(f"not refreshed: {error}\n", status=503)
-    back = request.headers.get("referer") or ""
-    return Response.redirect(back if back.startswith("/") or _same_site(back, request) else "/")
-
-
-def _same_site(url: str, request: Any) -> bool:
-    host = request.headers.get("host", "")
-    return bool(host) and url.split("/")[2:3] == [host]
+    back = request.args.get("back") or "/"
+    # Only a path of this site: never a redirect elsewhere ("//host" is another site).
+    return Response.redirect(back if back.startswith("/") and not back.startswith("//") else "/")
 
 
 @hookimpl
 def register_routes(datasette: Any) -> list[tuple[str, Any]]:
-    return [(r"^/$", landing), (r"^/-/stats$", trends), (r"^/-/refresh$", refresh)]
+    return [
+        (r"^/$", landing),
+        (r"^/-/stats$", trends),
+        (r"^/-/refresh$", refresh),
+        (r"^/-/hits$", hits_page),
+        (r"^/-/hits/(?P<id>\d+)$", hit_page),
+        (r"^/-/hits/(?P<id>\d+)/review$", review_hit),
+        (r"^/-/hits/(?P<id>\d+)\.warc\.gz$", hit_warc),
+        (r"^/-/login$", login),
+    ]
+
+
+@hookimpl
+def asgi_wrapper(datasette: Any) -> Any:
+    return lambda app: gate(datasette, app)
 
 
 @hookimpl

@@ -68,6 +68,10 @@ class Refresher:
         self._wake.set()
         return self.wait(seen, timeout) and self.error is None
 
+    def kick(self) -> None:
+        """Refresh soon, without waiting for it."""
+        self._wake.set()
+
     def wait(self, seen: int, timeout: float) -> bool:
         """True once more than `seen` refreshes were tried (False after `timeout`)."""
         with self._done:

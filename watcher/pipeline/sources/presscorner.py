@@ -164,7 +164,9 @@ def _html_content(data: Any, depth: int = 0) -> str | None:
 async def _enrich_one(item: Item, fetch_page: PageFetcher, root: str) -> None:
     url = document_url(root, item.extra["reference"], item.extra.get("language", "en"))
     try:
-        content = _html_content(_json((await fetch_page(url)).body, "document"))
+        resp = await fetch_page(url)
+        item.captures.append(resp.capture("document"))
+        content = _html_content(_json(resp.body, "document"))
     except FetchError as exc:
         log.warning("press corner document %s: %s", item.extra["reference"], exc.message)
         return  # keep the lead text: a missing document must not lose the item
