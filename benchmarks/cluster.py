@@ -126,16 +126,17 @@ def children(pid: int) -> list[int]:
 def database_activity(url: str | None) -> dict[str, float]:
     """PostgreSQL's counters for the database: sessions opened, commits, rows written."""
     if not url:
-        return {"sessions": 0, "commits": 0, "rows": 0}
+        return {"sessions": 0, "commits": 0, "rows": 0, "bytes": 0, "items": 0}
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(
-            "SELECT sessions, xact_commit, tup_inserted + tup_updated + tup_deleted "
+            "SELECT sessions, xact_commit, tup_inserted + tup_updated + tup_deleted, "
+            "pg_database_size(current_database()), (SELECT COUNT(*) FROM items) "
             "FROM pg_stat_database WHERE datname = current_database()"
         ).fetchone()
     assert row is not None
-    return {"sessions": row[0], "commits": row[1], "rows": row[2]}
+    return {"sessions": row[0], "commits": row[1], "rows": row[2], "bytes": row[3], "items": row[4]}
 
 
 def stats(port: int) -> dict[str, int]:
@@ -200,13 +201,15 @@ def run(
         after, elapsed = stats(farm_port), time.monotonic() - t0
         cpu, pg = cpu_seconds(pids) - cpu0, cpu_seconds(server) - pg0
         db = {k: (v - db0[k]) / elapsed for k, v in database_activity(url).items()}
+        per_item = db["bytes"] / db["items"] if db["items"] else 0
         polls = (after["polls"] - before["polls"]) / elapsed
         alerts = (after["alerts"] - before["alerts"]) / elapsed
         print(
             f"{label:<24} {args.mode:<5} polls/s {polls:7.1f}  alerts/s {alerts:7.1f}  "
             f"daemon CPU {cpu / elapsed:4.2f} cores ({1000 * cpu / max(polls * elapsed, 1):5.2f} "
             f"ms/poll)  PostgreSQL CPU {pg / elapsed:4.2f} cores, {db['commits']:5.0f} "
-            f"commits/s, {db['rows']:5.0f} rows written/s, {db['sessions']:.1f} sessions/s",
+            f"transactions/s, {db['rows']:5.0f} rows written/s, {db['sessions']:.1f} sessions/s"
+            + (f", {per_item / 1000:.1f} kB per new item" if per_item else ""),
             flush=True,
         )
     finally:

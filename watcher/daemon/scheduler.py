@@ -136,10 +136,17 @@ class Daemon:
                 self._tasks.discard(task)
 
     def add_source_job(self, scheduler: AsyncIOScheduler, source: Source, start: datetime) -> None:
-        """Schedule one source's polls at its interval, with jitter."""
+        """Schedule one source's polls at its interval, with jitter.
+
+        The first poll comes within seconds; the next ones at a phase of the interval drawn
+        at random, so that daemons sharing a database (each schedules every source) take
+        turns unevenly per source: whichever daemon's turn comes first once the source is
+        due polls it, and over the sources the work spreads across the daemons.
+        """
+        phase = start + timedelta(seconds=random.uniform(0, source.interval))
         scheduler.add_job(
             self.poll_job,
-            source_trigger(source),
+            source_trigger(source, phase),
             args=[source],
             id=f"source:{source.name}",
             name=f"poll {source.name}",
@@ -304,9 +311,11 @@ class Daemon:
         log.info("stopped")
 
 
-def source_trigger(source: Source) -> IntervalTrigger:
-    """A source's interval, with up to 10% (at most a minute) of jitter."""
-    return IntervalTrigger(seconds=source.interval, jitter=jitter(source.interval))
+def source_trigger(source: Source, phase: datetime | None = None) -> IntervalTrigger:
+    """A source's interval (from `phase` on), with up to 10% (at most a minute) of jitter."""
+    return IntervalTrigger(
+        seconds=source.interval, jitter=jitter(source.interval), start_date=phase
+    )
 
 
 def run_daemon(
