@@ -2,15 +2,16 @@
 
 A feed farm (its own process) serves --feeds feeds on loopback and receives the alerts
 (apprise json://). In the "busy" mode every request of a feed shows one new item naming a
-watched company: each poll stores an item and a hit and queues an alert. In the "quiet"
-mode every poll is a 304 (what most polls are): the cost of polling and coordinating alone.
+watched company: each poll stores an item, a hit and its evidence, and queues an alert. In
+the "items" mode each poll shows one new item naming nobody (stored, no hit). In the
+"quiet" mode every poll is a 304 (what most polls are): polling and coordinating alone.
 Every feed is due every --interval seconds, more than the daemons can do: the figures are
 the most each set-up does on this machine. Over --seconds of steady state it counts the
 farm's requests (polls) and alerts received, and the CPU seconds the daemons and the
 PostgreSQL server used (from /proc). PostgreSQL is a throwaway server started as the
 tests start theirs (tests/pgserver.py), with fsync off: the figures leave out the disk.
 
-    .venv/bin/python benchmarks/cluster.py                    # both modes, three set-ups
+    .venv/bin/python benchmarks/cluster.py                    # all modes, three set-ups
     .venv/bin/python benchmarks/cluster.py --mode busy --feeds 200 --seconds 20
 
 Figures depend on the machine's load: on a shared machine, read them as rough.
@@ -34,10 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def feed_document(feed: int, version: int) -> bytes:
-    """RSS with the 10 latest items of a feed at `version`; each names OpenAI."""
+def feed_document(feed: int, version: int, who: str = "OpenAI") -> bytes:
+    """RSS with the 10 latest items of a feed at `version`; each names `who`."""
     items = "".join(
-        f"<item><title>Notice {feed}-{n} about OpenAI</title>"
+        f"<item><title>Notice {feed}-{n} about {who}</title>"
         f"<link>https://farm.example/{feed}/{n}</link><guid>{feed}-{n}</guid>"
         f"<description>{'Decision concerning a supplier. ' * 30}</description></item>"
         for n in range(max(0, version - 9), version + 1)
@@ -77,12 +78,13 @@ def serve_farm(port_file: str, mode: str) -> None:
             feed = int(self.path.rsplit("/", 1)[-1])
             with lock:
                 counts["polls"] += 1
-                version = versions[feed] = versions.get(feed, 0) + (mode == "busy")
+                version = versions[feed] = versions.get(feed, 0) + (mode != "quiet")
             etag = f'"{feed}-{version}"'
             if self.headers.get("If-None-Match") == etag:
                 self._reply(304, etag=etag)
                 return
-            self._reply(200, feed_document(feed, version), etag)
+            who = "OpenAI" if mode == "busy" else "a supplier"
+            self._reply(200, feed_document(feed, version, who), etag)
 
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -224,7 +226,7 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=300)
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between polls")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of a measurement")
-    parser.add_argument("--mode", choices=["busy", "quiet", "both"], default="both")
+    parser.add_argument("--mode", choices=["busy", "items", "quiet", "all"], default="all")
     parser.add_argument("--serve-farm", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_farm:
@@ -238,7 +240,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="regwatch-cluster-"))
     print(f"{args.feeds} feeds due every {args.interval:g}s; {os.cpu_count()} cores; in {work}")
     try:
-        for mode in ("busy", "quiet") if args.mode == "both" else (args.mode,):
+        for mode in ("busy", "items", "quiet") if args.mode == "all" else (args.mode,):
             args.mode = mode
             port_file = work / f"farm-{mode}.port"
             farm = subprocess.Popen(

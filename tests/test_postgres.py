@@ -45,7 +45,7 @@ def test_storage_takes_a_path_or_a_url_and_names_the_key(tmp_path, storage, mess
         parse_config(f"[storage]\n{storage}\n", tmp_path / "c.toml")
 
 
-def test_storage_url_expands_credentials_and_is_shown_masked(tmp_path, run_cli):
+def test_storage_url_expands_credentials_and_is_shown_masked(tmp_path, run_cli, monkeypatch):
     creds = tmp_path / "creds"
     creds.mkdir()
     (creds / "pg").write_text("hunter2\n")
@@ -56,6 +56,14 @@ def test_storage_url_expands_credentials_and_is_shown_masked(tmp_path, run_cli):
     assert config.storage_path is None
     assert config.database_label == "postgresql://regwatch:****@db.example.internal/regwatch"
     assert parse_config("", tmp_path / "c.toml").storage_path == tmp_path / "regwatch.db"
+
+    # `regwatch check` names a credential of the URL that cannot be read, as for channels.
+    config = tmp_path / "regwatch.toml"
+    config.write_text(text.replace("${credential:pg}", "${credential:nope}"))
+    config.chmod(0o600)
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    result = run_cli(config, "check")
+    assert result.exit_code == 3 and "storage.url: credential 'nope' not found" in result.output
 
 
 def test_a_missing_driver_names_the_extra(monkeypatch, tmp_path, run_cli):
