@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[test,dev,web]'
+	$(BIN)/pip install -q -e '.[test,dev,web,postgres]'
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed

@@ -151,8 +151,8 @@ def run_folder(folder: Path, show: int, kind: str = "feed") -> dict[str, int]:
             results, crashes = [], len(files)
         seconds = time.perf_counter() - started
         store = Store(db)
-        items = store.db.execute("SELECT COUNT(*) FROM items").fetchone()[0]
-        hits = store.db.execute("SELECT COUNT(*) FROM hits").fetchone()[0]
+        items = store.engine.execute("SELECT COUNT(*) FROM items").rows[0][0]
+        hits = store.engine.execute("SELECT COUNT(*) FROM hits").rows[0][0]
         store.close()
     server.shutdown()
     server.server_close()

@@ -1,12 +1,14 @@
 """Time full-text searches on a database of 100,000 generated items in five languages.
 
-Usage: .venv/bin/python benchmarks/search.py [--items 100000] [--db PATH] [--runs 7]
+Usage: .venv/bin/python benchmarks/search.py [--items 100000] [--db PATH] [--runs 7] [--postgres]
 
 Generates realistic press-release-like titles and texts (English, French, German, Spanish,
 Italian, with accents and apostrophes), stores them through the FTS triggers the way polls
 do, then times each kind of query (phrase, AND/OR/NOT, prefix, accent-folded) for
 `regwatch search` (all items) and `regwatch hits --search` (hits only). Prints the median
-and worst of several runs. Target: under 100 ms per search.
+and worst of several runs. Target: under 100 ms per search. With --postgres the same
+items go into a throwaway PostgreSQL server (tests/pgserver.py) and the same queries run
+through its tsvector index; "found" then counts the matches with PostgreSQL's own query.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from watcher.store import Store
+from watcher.store.search import fts_query, tsquery
 
 COMPANIES = ["Microsoft", "Mistral AI", "OpenAI", "Google", "Meta", "Amazon", "Apple", "Nvidia"]
 LANGS = {
@@ -109,20 +113,20 @@ def make_item(rng: random.Random, n: int) -> tuple[str, str, str, str, str, str]
     )
 
 
-def build(path: Path, count: int) -> float:
+def build(path: Path | str, count: int) -> float:
     """Store `count` items (and a hit for one in ten); seconds taken."""
     rng = random.Random(5)
     store = Store(path)
     started = time.perf_counter()
-    with store.db.atomic():
+    with store.writing("the benchmark's items"):
         for start in range(0, count, 5000):
             rows = [make_item(rng, n) for n in range(start, min(start + 5000, count))]
-            store.db.conn.executemany(
+            store.engine.executemany(
                 "INSERT INTO items (source, key, title, link, published, discovered, text) "
                 "VALUES (?, ?, ?, ?, ?, '2024-12-31', ?)",
                 rows,
             )
-        store.db.execute(
+        store.engine.execute(
             'INSERT INTO hits (item_id, entity, matched, field, start, "end", snippet, created) '
             "SELECT id, 'Microsoft', 'Microsoft', 'title', 0, 9, title, '2024-12-31' "
             "FROM items WHERE id % 10 = 0"
@@ -146,22 +150,34 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--db", type=Path, help="keep the database here (default: temporary)")
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--postgres", action="store_true", help="on a throwaway PostgreSQL")
     args = parser.parse_args()
     folder = tempfile.TemporaryDirectory()
-    path = args.db or Path(folder.name) / "bench.db"
-    if path.exists():
-        path.unlink()
-    seconds = build(path, args.items)
-    size = path.stat().st_size + (
-        path.with_name(path.name + "-wal").stat().st_size
-        if path.with_name(path.name + "-wal").exists()
-        else 0
-    )
+    server = None
+    if args.postgres:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from pgserver import PostgresServer
+
+        server = PostgresServer()
+        location: Path | str = server.create_database("bench", migrated=False)
+    else:
+        location = args.db or Path(folder.name) / "bench.db"
+        if Path(location).exists():
+            Path(location).unlink()
+    try:
+        search_benchmark(location, args)
+    finally:
+        if server:
+            server.close()
+
+
+def search_benchmark(location: Path | str, args: argparse.Namespace) -> None:
+    seconds = build(location, args.items)
+    store = Store(location, readonly=True)
     print(
-        f"stored {args.items:,} items with the FTS triggers in {seconds:.1f} s; "
-        f"database {size / 1e6:.0f} MB"
+        f"stored {args.items:,} items with the search index in {seconds:.1f} s; "
+        f"database {store.size() / 1e6:.0f} MB"
     )
-    store = Store(path, readonly=True)
     print(
         f"{'query':<15} {'text':<40} {'search ms (median/max)':>24} {'found':>7} "
         f"{'hits --search ms':>18} {'hits':>5}"
@@ -171,10 +187,15 @@ def main() -> None:
         med, top, found = timed(lambda q=query: store.search_items(q, limit=20), args.runs)
         hmed, htop, hfound = timed(lambda q=query: store.query_hits(search=q, limit=50), args.runs)
         worst = max(worst, top, htop)
-        count = store.db.execute(
-            "SELECT COUNT(*) FROM items_fts WHERE items_fts MATCH ?",
-            [__import__("watcher.search").search.fts_query(query)],
-        ).fetchone()[0]
+        if store.postgres:
+            count = store.engine.execute(
+                "SELECT COUNT(*) FROM items WHERE search @@ to_tsquery('regwatch', ?)",
+                [tsquery(query)],
+            ).rows[0][0]
+        else:
+            count = store.engine.execute(
+                "SELECT COUNT(*) FROM items_fts WHERE items_fts MATCH ?", [fts_query(query)]
+            ).rows[0][0]
         print(
             f"{kind:<15} {query:<40} {med:>11.1f} / {top:>6.1f} {count:>7} "
             f"{hmed:>9.1f} / {htop:>6.1f} {hfound:>5}"

@@ -1,14 +1,21 @@
-"""Real local servers for the tests: a feed farm, an SMTP server and a webhook receiver.
+"""Real local servers for the tests: a feed farm, an SMTP server, a webhook receiver and a
+PostgreSQL server (pgserver.py, one per session, a fresh database per test).
 
 Everything listens on 127.0.0.1 only. Nothing here sleeps to synchronise: use
 `wait_until(condition)`, which polls a condition against a deadline.
+
+A test (or a module, with `pytestmark = pytest.mark.usefixtures("backend")`) that uses the
+`backend` fixture runs twice, on SQLite and on PostgreSQL: `make_config` and `database`
+then point at that backend's store.
 """
 
 from __future__ import annotations
 
 import email
 import hashlib
+import itertools
 import json
+import os
 import socket
 import threading
 import time
@@ -21,6 +28,7 @@ from xml.sax.saxutils import escape
 
 import pytest
 from click.testing import CliRunner
+from pgserver import PostgresServer
 
 from watcher.cli import cli
 
@@ -218,8 +226,94 @@ aliases = ["OpenAI"]
 """
 
 
+# -- the store: SQLite, or PostgreSQL on a throwaway server (issue 12) ---------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the whole session (skipped, with the reason, without one)."""
+    reason = PostgresServer.missing()
+    if reason:
+        pytest.skip(reason)
+    server = PostgresServer()
+    yield server
+    server.close()
+
+
+_databases = itertools.count()
+
+
 @pytest.fixture
-def make_config(tmp_path: Path) -> Callable[..., Path]:
+def pg_url(request: pytest.FixtureRequest, postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for one test (empty for a test marked
+    empty_database); its URL."""
+    name = f"test_{os.getpid()}_{next(_databases)}"
+    migrated = request.node.get_closest_marker("empty_database") is None
+    url = postgres_server.create_database(name, migrated)
+    yield url
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Run the test on each store: SQLite, then PostgreSQL."""
+    return str(request.param)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test marked one_store (in a module run on both backends) runs on SQLite only."""
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and callspec.params.get("backend") == "postgresql"
+        (drop if on_postgres and item.get_closest_marker("one_store") else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def old_database(location: str | Path, skip: Callable[[str], bool]) -> None:
+    """A database as an older regwatch left it: the migrations `skip` does not name."""
+    from watcher.store.base import open_engine
+    from watcher.store.engine import Schema
+    from watcher.store.migrations import MIGRATIONS
+
+    engine = open_engine(location)
+    schema = Schema(engine)
+    schema.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    for name, step in MIGRATIONS:
+        if not skip(name):
+            with engine.transaction():
+                step(schema)
+                engine.execute("INSERT INTO _migrations VALUES (?, '2024-01-01')", [name])
+    engine.close()
+
+
+@pytest.fixture
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """This test's store: tmp_path/regwatch.db, or on the backend postgresql a fresh
+    PostgreSQL database (its URL). Open it with Store(database)."""
+    if "backend" in request.fixturenames and request.getfixturevalue("backend") == "postgresql":
+        return str(request.getfixturevalue("pg_url"))
+    return str(tmp_path / "regwatch.db")
+
+
+def database_of(config_path: Path) -> str:
+    """The store a config file names: its SQLite path, or its PostgreSQL URL."""
+    from watcher.config import load_config
+
+    return load_config(config_path).database
+
+
+def storage_toml(database: str) -> str:
+    """The [storage] table naming a store (a SQLite path in the config's folder, or a URL)."""
+    if database.startswith("postgresql://"):
+        return f'[storage]\nurl = "{database}"\n'
+    return f'[storage]\npath = "{Path(database).name}"\n'
+
+
+@pytest.fixture
+def make_config(tmp_path: Path, database: str) -> Callable[..., Path]:
     """Write a config: sources as {name: url}, channels as {name: url}; extra TOML appended."""
 
     def make(
@@ -229,7 +323,7 @@ def make_config(tmp_path: Path) -> Callable[..., Path]:
         entities: str = ENTITIES,
         defaults: str = 'timeout = "5s"\nmin_interval = "1s"',
     ) -> Path:
-        lines = ['[storage]\npath = "regwatch.db"\n', f"[defaults]\n{defaults}\n"]
+        lines = [storage_toml(database), f"[defaults]\n{defaults}\n"]
         for name, url in (sources or {}).items():
             lines.append(f'[[sources]]\nname = "{name}"\nurl = "{url}"\n')
         lines.append(entities)
@@ -311,12 +405,12 @@ HIT_ITEMS = [
 ]
 
 
-def fill_hit_db(path: Path) -> None:
-    """Store HIT_ITEMS in a regwatch database at `path` the way a poll does."""
+def fill_hit_db(database: str | Path) -> None:
+    """Store HIT_ITEMS in a regwatch database (a path or URL) the way a poll does."""
     from watcher.model import Item, Mention, SourceState
     from watcher.store import Store
 
-    store = Store(path)
+    store = Store(database)
     for source in dict.fromkeys(s for s, *_ in HIT_ITEMS):
         items = {
             k: Item(key=k, title=t, link=f"https://{s}.example.org/{k}", published=p, text=x)
@@ -343,10 +437,10 @@ def fill_hit_db(path: Path) -> None:
 
 
 @pytest.fixture
-def hit_config(make_config: Callable[..., Path]) -> Path:
+def hit_config(make_config: Callable[..., Path], database: str) -> Path:
     """A config whose database holds HIT_ITEMS (six items, five hits, five languages)."""
     config = make_config()
-    fill_hit_db(config.parent / "regwatch.db")
+    fill_hit_db(database)
     return config
 
 
@@ -359,7 +453,7 @@ def poll_once(config_path: Path, force: bool = False) -> dict[str, Any]:
     from watcher.store import Store
 
     config = load_config(config_path)
-    store = Store(config.storage_path)
+    store = Store(config.database)
 
     async def go() -> list[Any]:
         async with poller_session(config, store) as poller:
@@ -373,17 +467,17 @@ def poll_once(config_path: Path, force: bool = False) -> dict[str, Any]:
 
 def stored_rows(config_path: Path, table: str, source: str | None = None) -> list[dict[str, Any]]:
     """Rows of `items` (by source) or `sources` (by name) in the config's database."""
-    import sqlite3
-
     from watcher.config import load_config
+    from watcher.store import Store
 
-    db = sqlite3.connect(load_config(config_path).storage_path)
-    db.row_factory = sqlite3.Row
+    store = Store(load_config(config_path).database, readonly=True)
     column = "source" if table == "items" else "name"
     where, args = (f" WHERE {column} = ?", [source]) if source else ("", [])
-    rows = [dict(r) for r in db.execute(f"SELECT * FROM {table}{where} ORDER BY rowid", args)]
-    db.close()
-    return rows
+    order = "id" if table == "items" else "name"
+    try:
+        return store.engine.query(f"SELECT * FROM {table}{where} ORDER BY {order}", args)
+    finally:
+        store.close()
 
 
 def source_toml(name: str, url: str, **keys: Any) -> str:

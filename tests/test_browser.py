@@ -2,8 +2,10 @@
 
 Starts `regwatch serve` as a real process over a database of known hits: loads Datasette's
 hits table, searches, applies an entity facet and saves a screenshot; signs in to the
-reviewer's pages and marks a hit actioned, which `regwatch hits --status actioned` then shows. Skipped, with the reason,
-where Chromium, its driver, Selenium or Datasette is missing: never passed silently.
+reviewer's pages and marks a hit actioned, which `regwatch hits --status actioned` then
+shows. On both stores: over PostgreSQL Datasette reads a copy (refreshed on demand) and the
+reviewer's pages PostgreSQL itself. Skipped, with the reason, where Chromium, its driver,
+Selenium or Datasette is missing: never passed silently.
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ from pathlib import Path
 
 import pytest
 from conftest import free_port, wait_until
+
+from watcher.model import Item, Mention
+from watcher.store import Store
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -43,7 +50,7 @@ def _responds(url: str) -> bool:
 
 
 @pytest.fixture
-def server(hit_config: Path) -> Iterator[str]:
+def server(hit_config: Path, tmp_path: Path) -> Iterator[str]:
     """`regwatch serve` on a free loopback port, with one reviewer account; its base URL."""
     pytest.importorskip("datasette", reason="the web extra is not installed: pip install '.[web]'")
     from watcher.passwords import hash_password
@@ -62,6 +69,8 @@ def server(hit_config: Path) -> Iterator[str]:
             "serve",
             "--port",
             str(port),
+            "--snapshot",  # used over PostgreSQL only
+            str(tmp_path / "copy" / "regwatch.db"),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -111,7 +120,7 @@ def rows_shown(driver) -> list[dict[str, str]]:
     return out
 
 
-def test_hits_page_search_and_entity_facet_in_chromium(server, browser, tmp_path):
+def test_hits_page_search_and_entity_facet_in_chromium(server, browser, tmp_path, database):
     from selenium.webdriver.common.by import By
 
     browser.get(server + "/regwatch/latest_hits")
@@ -147,6 +156,18 @@ def test_hits_page_search_and_entity_facet_in_chromium(server, browser, tmp_path
     assert all(c.find_element(By.TAG_NAME, "svg").is_displayed() for c in charts)
     shot = tmp_path / "trends.png"
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 5_000
+
+    if database.startswith("postgresql://"):
+        # A new hit in PostgreSQL shows in Datasette's pages once the copy is refreshed.
+        store = Store(database)
+        state = store.source_state("ec", "https://ec.example.org/feed")
+        item = Item("ec9", "Microsoft appeals", "https://ec.example.org/ec9", None)
+        mention = Mention("Microsoft", "Microsoft", "title", 0, 9, "Microsoft appeals")
+        store.save_poll(state, [item], [(item, mention)], lambda m: [], alert=True, http_status=200)
+        browser.get(server + "/regwatch/latest_hits")
+        browser.find_element(By.LINK_TEXT, "refresh now").click()
+        wait_until(lambda: len(rows_shown(browser)) == 6, what="the new hit after a refresh")
+        assert "Microsoft appeals" in [r["title"] for r in rows_shown(browser)]
 
 
 def test_sign_in_and_mark_a_hit_actioned_in_chromium(server, browser, hit_config, tmp_path):

@@ -85,7 +85,7 @@ def test_kill_9_loses_no_alert_and_duplicates_at_most_the_one_in_flight(
     hit_ids = {h.id for h in store.query_hits(limit=None) if h.title != "Old item"}
     assert len(hit_ids) == N
     statuses = collections.Counter(
-        r[0] for r in store.db.execute("SELECT status FROM deliveries").fetchall()
+        r[0] for r in store.engine.execute("SELECT status FROM deliveries").rows
     )
     assert statuses == {"sent": N}
 

@@ -13,6 +13,8 @@ from watcher.alert.outbox import Dispatcher
 from watcher.store import Store
 from watcher.timeparse import last_slot, parse_schedule, zone
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 BRUSSELS = zone("Europe/Brussels")
 
 
@@ -30,6 +32,7 @@ BRUSSELS = zone("Europe/Brussels")
     ],
     ids=["hourly", "before-8", "at-8", "dst", "before-monday-8", "wednesday", "sunday-night"],
 )
+@pytest.mark.one_store
 def test_schedule_slots(spec, now, slot):
     got = last_slot(parse_schedule(spec), BRUSSELS, datetime.fromisoformat(now))
     assert got == datetime.fromisoformat(slot)
@@ -45,7 +48,7 @@ def test_digest_groups_pending_hits_by_entity_newest_first(make_config, receiver
         }
     )
     channels = (daily, config.channels[1])
-    store = Store(config.storage_path)
+    store = Store(config.database)
     clock = Clock(datetime(2024, 3, 4, 6, 30, tzinfo=UTC))  # 07:30 in Brussels
     dispatcher = Dispatcher(store, channels, config.delivery, clock=clock)
 
@@ -105,7 +108,7 @@ def test_a_crash_after_queueing_a_digest_sends_it_once(make_config, receiver):
     hourly = config.channels[0].__class__(
         **{**config.channels[0].__dict__, "schedule": parse_schedule("hourly")}
     )
-    store = Store(config.storage_path)
+    store = Store(config.database)
     clock = Clock(datetime(2024, 3, 4, 9, 30, tzinfo=UTC))
     queue_digests(store, (hourly,), clock.now)
     hits = [save_hit(store, f"Microsoft item {i}", ["hourly"]) for i in range(3)]
@@ -113,7 +116,7 @@ def test_a_crash_after_queueing_a_digest_sends_it_once(make_config, receiver):
     assert len(queue_digests(store, (hourly,), clock.now)) == 1
     store.close()  # "crash" before the send: the digest and its hits are on disk
 
-    store = Store(config.storage_path)
+    store = Store(config.database)
     assert queue_digests(store, (hourly,), clock.now) == []  # not queued twice
     rows = store.list_deliveries()
     assert sorted((r["kind"], r["status"]) for r in rows) == [

@@ -9,10 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import poll_once, rss, source_toml
+from conftest import database_of, poll_once, rss, source_toml
 from warcio.archiveiterator import ArchiveIterator
 
 from watcher.store import Store
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 ARTICLE_V1 = (
     b"<html><body><article><p>The Commission opens an in-depth investigation into "
@@ -136,7 +138,7 @@ def test_a_changed_page_leaves_old_evidence_unchanged_and_is_captured_apart(farm
     server.routes["/a1?v=2"] = {"body": ARTICLE_V2, "ctype": "text/html"}
     (second,) = poll_once(config)["news"].hit_ids
 
-    store = Store(config.parent / "regwatch.db", readonly=True)
+    store = Store(database_of(config), readonly=True)
     old, new = store.evidence_of(first), store.evidence_of(second)
     old_article = next(c for c in old.captures if c.role == "article")
     new_article = next(c for c in new.captures if c.role == "article")
@@ -158,7 +160,7 @@ def test_the_same_body_is_stored_once(feed_server, make_config):
     config = make_config({"news": feed_server.url("/feed.xml")})
     hit_ids = poll_once(config)["news"].hit_ids
     assert len(hit_ids) == 3
-    totals = Store(config.parent / "regwatch.db", readonly=True).evidence_totals()
+    totals = Store(database_of(config), readonly=True).evidence_totals()
     assert totals == {
         "hits": 3,
         "captures": 1,
@@ -173,7 +175,7 @@ def test_a_poll_without_hits_keeps_no_evidence(feed_server, make_config):
     feed_server.routes["/feed.xml"] = {"body": feed_body([("Weather", "/w")], feed_server)}
     config = make_config({"news": feed_server.url("/feed.xml")})
     poll_once(config)
-    totals = Store(config.parent / "regwatch.db", readonly=True).evidence_totals()
+    totals = Store(database_of(config), readonly=True).evidence_totals()
     assert totals["captures"] == totals["bodies"] == 0
 
 
@@ -231,14 +233,10 @@ def test_bad_inputs_are_clear_and_write_nothing(farm, run_cli, tmp_path):
 def test_pruned_evidence_says_when_and_why(farm, run_cli, tmp_path):
     server, config, _ = farm
     (hit_id,) = poll_once(config)["news"].hit_ids
-    text = config.read_text().replace(
-        '[storage]\npath = "regwatch.db"',
-        '[storage]\npath = "regwatch.db"\nretention_evidence = "1s"',
-    )
+    text = config.read_text().replace("[storage]\n", '[storage]\nretention_evidence = "1s"\n', 1)
     config.write_text(text)
-    store = Store(config.parent / "regwatch.db")
-    store.db.execute("UPDATE hits SET created = '2020-01-01T00:00:00+00:00'")
-    store.db.conn.commit()
+    store = Store(database_of(config))
+    store.engine.execute("UPDATE hits SET created = '2020-01-01T00:00:00+00:00'")
     vacuum = run_cli(config, "vacuum")
     assert vacuum.exit_code == 0 and "evidence of 1 hits" in vacuum.output
 
@@ -247,7 +245,7 @@ def test_pruned_evidence_says_when_and_why(farm, run_cli, tmp_path):
     out = tmp_path / "e.warc.gz"
     result = run_cli(config, "evidence", str(hit_id), "--out", str(out))
     assert result.exit_code == 1 and "was pruned on" in result.output and not out.exists()
-    totals = Store(config.parent / "regwatch.db", readonly=True).evidence_totals()
+    totals = Store(database_of(config), readonly=True).evidence_totals()
     assert totals["captures"] == totals["bodies"] == 0
 
 
@@ -266,7 +264,7 @@ def test_press_corner_keeps_the_api_answer_and_the_document(feed_server, make_co
     }
     config = make_config(extra=source_toml("pc", feed_server.url("/api"), kind="presscorner"))
     result = poll_once(config)["pc"]
-    store = Store(config.parent / "regwatch.db", readonly=True)
+    store = Store(database_of(config), readonly=True)
     hit = next(h for h in result.hit_ids if store.get_hit(h).entity == "Microsoft")
     held = store.evidence_of(hit)
     assert [c.role for c in held.captures] == ["api", "document"]
@@ -284,7 +282,7 @@ def test_archive_links_keep_the_private_address_guard(feed_server, make_config, 
     )
     (hit_id,) = poll_once(config)["news"].hit_ids
     assert not feed_server.hits_on("/a1")  # a loopback link from a feed is refused
-    held = Store(config.parent / "regwatch.db", readonly=True).evidence_of(hit_id)
+    held = Store(database_of(config), readonly=True).evidence_of(hit_id)
     assert [c.role for c in held.captures] == ["feed"]
     assert "a loopback address" in caplog.text
 
@@ -299,6 +297,6 @@ def test_full_text_pages_are_kept_as_evidence_too(feed_server, make_config):
         extra=source_toml("news", feed_server.url("/feed.xml"), full_text=True, allow_private=True)
     )
     (hit_id,) = poll_once(config)["news"].hit_ids  # found in the article only
-    held = Store(config.parent / "regwatch.db", readonly=True).evidence_of(hit_id)
+    held = Store(database_of(config), readonly=True).evidence_of(hit_id)
     assert [c.role for c in held.captures] == ["feed", "article"]
     assert len(feed_server.hits_on("/a1")) == 1  # fetched once, for text and evidence

@@ -14,6 +14,8 @@ from watcher.errors import StorageError
 from watcher.pipeline.poll import poller_session
 from watcher.store import Store
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 GOOD = [{"title": "Microsoft and OpenAI", "link": "https://news.example/1", "html": "<p>x</p>"}]
 
 
@@ -119,6 +121,7 @@ def test_one_failing_channel_does_not_stop_another(feed_server, webhook, make_co
     assert len(webhook.posts) == 2
 
 
+@pytest.mark.one_store
 def test_unwritable_database_is_a_storage_error(feed_server, make_config, run_cli, tmp_path):
     feed_server.routes["/eu.xml"] = {"body": rss(GOOD)}
     blocker = tmp_path / "not-a-folder"
@@ -131,6 +134,7 @@ def test_unwritable_database_is_a_storage_error(feed_server, make_config, run_cl
     assert "cannot open database" in result.output
 
 
+@pytest.mark.one_store
 def test_full_disk_stops_the_poll_with_a_clear_error_and_loses_nothing(
     feed_server, make_config, run_cli
 ):
@@ -138,10 +142,10 @@ def test_full_disk_stops_the_poll_with_a_clear_error_and_loses_nothing(
     config_path = make_config({"eu": feed_server.url("/eu.xml")})
     run_cli(config_path, "poll")
     config = load_config(config_path)
-    store = Store(config.storage_path)
-    pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+    store = Store(config.database)
+    pages = store.engine.execute("PRAGMA page_count").rows[0][0]
     # SQLite's own "database or disk is full": the file may not grow by a single page.
-    store.db.execute(f"PRAGMA max_page_count = {pages}")
+    store.engine.execute(f"PRAGMA max_page_count = {pages}")
     many = [
         {"title": f"OpenAI item {i}", "link": f"https://news.example/{i}", "html": "y" * 2000}
         for i in range(39)
@@ -173,7 +177,7 @@ def test_channel_secrets_never_reach_output_or_the_database(feed_server, make_co
         run_cli(config, "check").output,
         run_cli(config, "test-alert").output,
     ]
-    store = Store(load_config(config).storage_path)
-    errors = [r["last_error"] for r in store.db.query("SELECT last_error FROM deliveries")]
+    store = Store(load_config(config).database)
+    errors = [r["last_error"] for r in store.engine.query("SELECT last_error FROM deliveries")]
     assert len(errors) == 2 and all(errors)
     assert secret not in "\n".join(outputs + errors)

@@ -22,6 +22,8 @@ from watcher.pipeline.fetch import (
 )
 from watcher.pipeline.poll import backoff_delay
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 FEED = rss([{"title": "Microsoft news", "link": "https://example.org/1"}])
 
 
@@ -37,10 +39,12 @@ def seconds_until(stamp):
     "interval,failures,expected",
     [(900, 1, 900), (900, 2, 1800), (900, 4, 7200), (900, 10, 86400), (86400, 3, 86400)],
 )
+@pytest.mark.one_store
 def test_backoff_doubles_per_failure_up_to_a_day(interval, failures, expected):
     assert backoff_delay(interval, failures) == expected
 
 
+@pytest.mark.one_store
 def test_retry_after_in_seconds_or_as_an_http_date_capped_at_a_day():
     now = datetime(2024, 2, 26, 10, 0, tzinfo=UTC)
     assert parse_retry_after("120", now) == 120
@@ -144,6 +148,7 @@ def test_permanent_redirect_updates_the_stored_url(feed_server, make_config, run
     assert len(feed_server.hits_on("/new.xml")) == 2
 
 
+@pytest.mark.one_store
 def test_temporary_redirect_keeps_the_url(feed_server, make_config):
     feed_server.routes["/feed.xml"] = {"status": 302, "headers": {"Location": "/today.xml"}}
     feed_server.routes["/today.xml"] = {"body": FEED}
@@ -152,6 +157,7 @@ def test_temporary_redirect_keeps_the_url(feed_server, make_config):
     assert source_row(config, "eu")["moved_to"] is None
 
 
+@pytest.mark.one_store
 def test_at_most_two_requests_at_a_time_per_host(feed_server, make_config):
     lock = threading.Lock()
     state = {"now": 0, "max": 0}
@@ -182,6 +188,7 @@ def test_at_most_two_requests_at_a_time_per_host(feed_server, make_config):
     assert state["max"] == 2
 
 
+@pytest.mark.one_store
 def test_interval_is_clamped_between_a_minute_and_a_day(make_config):
     config = make_config(
         defaults="",
@@ -234,6 +241,7 @@ def only_this_server(ip):
         ("http://100.64.0.1/", "non-public"),
     ],
 )
+@pytest.mark.one_store
 def test_redirect_hop_to_a_private_address_is_refused(feed_server, target, reason):
     feed_server.routes["/go"] = {"status": 302, "headers": {"Location": target}}
     with pytest.raises(FetchError) as caught:
@@ -243,6 +251,7 @@ def test_redirect_hop_to_a_private_address_is_refused(feed_server, target, reaso
     assert len(feed_server.hits_on("/go")) == 1
 
 
+@pytest.mark.one_store
 def test_first_hop_to_loopback_is_refused_before_connecting(feed_server):
     feed_server.routes["/page"] = {"body": "<p>hi</p>"}
     with pytest.raises(FetchError, match="loopback"):
@@ -250,12 +259,14 @@ def test_first_hop_to_loopback_is_refused_before_connecting(feed_server):
     assert feed_server.hits_on("/page") == []
 
 
+@pytest.mark.one_store
 def test_redirect_to_a_file_url_is_refused(feed_server):
     feed_server.routes["/go"] = {"status": 302, "headers": {"Location": "file:///etc/passwd"}}
     with pytest.raises(FetchError, match="non-http"):
         fetch_with(feed_server.url("/go"), None)
 
 
+@pytest.mark.one_store
 def test_address_reached_is_checked_again_after_connecting(feed_server):
     # DNS rebinding: the name resolved to a public address, the connection reached a private
     # one. Simulated with a guard that passes the first (DNS) check only.

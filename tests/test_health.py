@@ -6,12 +6,15 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from conftest import rss
 
 from watcher.alert.health import check_health
 from watcher.alert.outbox import Dispatcher
 from watcher.config import load_config
 from watcher.store import Store
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 ITEM = {"title": "Agriculture council", "link": "https://eu.example/1"}
 
@@ -71,7 +74,7 @@ health = true
 """
     )
     config = load_config(path)
-    store = Store(config.storage_path)
+    store = Store(config.database)
     source = config.sources[0]
 
     async def poll_and_check(now: datetime) -> str | None:

@@ -6,8 +6,11 @@ import io
 import json
 
 import feedparser
+import pytest
 
 from watcher.output import atom_feed, render
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 def test_ndjson_is_one_hit_per_line_for_piping(hit_config, run_cli):
@@ -44,6 +47,7 @@ def test_atom_feed_per_topic(hit_config, run_cli):
     assert sorted(e.title.split(":")[0] for e in feed.entries) == ["Mistral AI", "OpenAI"]
 
 
+@pytest.mark.one_store
 def test_atom_escapes_feed_text_and_drops_unsafe_links():
     rows = [
         {
@@ -66,6 +70,7 @@ def test_atom_escapes_feed_text_and_drops_unsafe_links():
     assert feed.entries[0].summary == "a <b>bold</b> claim"
 
 
+@pytest.mark.one_store
 def test_empty_atom_feed_is_valid():
     feed = feedparser.parse(io.BytesIO(render([], "atom").encode()))
     assert feed.bozo is False and feed.entries == []
@@ -81,6 +86,7 @@ def test_table_marks_the_mention_and_fits_the_terminal(hit_config, run_cli, monk
     assert result.output.count("**Mistral AI**") == 2
 
 
+@pytest.mark.one_store
 def test_table_keeps_the_mention_in_view_when_the_snippet_is_cut():
     snippet = "word " * 60 + "about Microsoft and the rest"
     row = {"entity": "Microsoft", "matched": "Microsoft", "snippet": snippet}

@@ -271,13 +271,13 @@ def test_daemon_stays_up_with_every_hostile_source_at_once(
     urls["good"] = good.url("/good.xml")
     config_path = write_config(make_config, urls, timeout="3s")
     config = load_config(config_path)
-    store = Store(config.storage_path)
+    store = Store(config.database)
 
     async def scenario() -> Daemon:
         daemon = Daemon(config, store)
         running = asyncio.create_task(daemon.run())
         deadline = asyncio.get_running_loop().time() + 20
-        while len(store.source_report()) < len(urls):  # every source polled once
+        while sum(1 for r in store.source_report() if r["last_poll_at"]) < len(urls):  # all polled
             assert not running.done(), "the daemon stopped"
             assert asyncio.get_running_loop().time() < deadline, "not every source was polled"
             await asyncio.sleep(0.05)

@@ -30,7 +30,7 @@ def test_frozen_scheduler_fails_healthz_and_stops_watchdog_pings(make_config, ca
     config = load_config(make_config(extra=f'[http]\nlisten = "127.0.0.1:{port}"\n'))
     # A 400 ms watchdog: pings every 200 ms, heartbeat every 100 ms, stale after 300 ms.
     notifier = Notifier({"NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "400000"})
-    daemon = Daemon(config, Store(config.storage_path), notifier=notifier)
+    daemon = Daemon(config, Store(config.database), notifier=notifier)
     pings = lambda: listener.lines().count("WATCHDOG=1")  # noqa: E731
 
     async def scenario() -> None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import pytest
 from conftest import rss, wait_until
 
 from watcher.store import Store
 from watcher.store import base as store_module
+
+pytestmark = pytest.mark.usefixtures("backend")
+
 
 MISTRAL_WEAK = """
 [[entities]]
@@ -53,6 +55,7 @@ def hits_json(run_cli, config):
 # -- regwatch match ------------------------------------------------------------------------------
 
 
+@pytest.mark.one_store
 def test_match_explains_a_text_without_database_or_network(make_config, run_cli, tmp_path):
     config = make_config(entities=MISTRAL_WEAK, extra=TOPICS)
     result = run_cli(
@@ -67,6 +70,7 @@ def test_match_explains_a_text_without_database_or_network(make_config, run_cli,
     assert not (tmp_path / "regwatch.db").exists()
 
 
+@pytest.mark.one_store
 def test_match_reads_standard_input_and_says_why_nothing_counted(make_config, run_cli):
     config = make_config(entities=MISTRAL_WEAK)
     result = run_cli(config, "match", input="<p>Le mistral souffle; un navire Mistral-class.</p>")
@@ -129,19 +133,19 @@ def test_explain_unknown_hit_is_a_clear_error(polled, run_cli):
     assert "no hit with id 999" in result.output and "regwatch hits" in result.output
 
 
-def test_explain_works_on_hits_stored_before_the_migration(tmp_path, monkeypatch, make_config):
-    db = tmp_path / "regwatch.db"
+@pytest.mark.empty_database
+def test_explain_works_on_hits_stored_before_the_migration(database, monkeypatch, make_config):
+    db = database
     monkeypatch.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:2])
     old = Store(db)
-    old.db.execute(
+    old.engine.execute(
         "INSERT INTO items (source, key, title, text, discovered) "
         "VALUES ('s', 'k', 'T', 'Hello Microsoft', 'x')"
     )
-    old.db.execute(
+    old.engine.execute(
         'INSERT INTO hits (item_id, entity, matched, field, start, "end", snippet, created) '
         "VALUES (1, 'Microsoft', 'Microsoft', 'text', 6, 15, 'Hello Microsoft', '2024-01-01')"
     )
-    old.db.conn.commit()
     old.close()
     monkeypatch.undo()
 
@@ -193,7 +197,7 @@ def test_rematch_adds_retroactive_hits_and_reports_lost_ones(polled, run_cli, we
 
 
 def test_rematch_alert_queues_deliveries_for_channels_that_want_them(
-    polled, feed_server, run_cli, webhook, make_config
+    polled, feed_server, run_cli, webhook, make_config, database
 ):
     config = make_config(
         {"eu": feed_server.url("/eu.xml")},
@@ -208,23 +212,23 @@ def test_rematch_alert_queues_deliveries_for_channels_that_want_them(
     wait_until(lambda: len(webhook.posts) == 2, what="two alerts")
     titles = [p["title"] for p in webhook.posts]
     assert titles == ["[regwatch] Microsoft: Antitrust: Commission opens proceedings"] * 2
-    conn = sqlite3.connect(polled.parent / "regwatch.db")
-    assert conn.execute("SELECT COUNT(*) FROM deliveries WHERE status = 'sent'").fetchone() == (2,)
+    store = Store(database, readonly=True)
+    sent = store.engine.execute("SELECT COUNT(*) FROM deliveries WHERE status = 'sent'").rows
+    assert sent == [(2,)]
 
 
+@pytest.mark.empty_database
 def test_hits_read_an_older_database_without_changing_it(
-    tmp_path, monkeypatch, make_config, run_cli
+    database, monkeypatch, make_config, run_cli
 ):
     config = make_config()
-    db = tmp_path / "regwatch.db"
     monkeypatch.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:2])
-    Store(db).close()  # as an older regwatch left it
+    Store(database).close()  # as an older regwatch left it
     monkeypatch.undo()
     result = run_cli(config, "hits", "--format", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == []
-    names = {r[0] for r in sqlite3.connect(db).execute("SELECT name FROM _migrations")}
-    assert "050_hit_details" not in names  # reading never migrates
+    assert "050_hit_details" not in Store(database, readonly=True).migrations()  # never migrates
 
 
 def test_a_channel_with_topics_gets_only_hits_with_those_topics(

@@ -1,5 +1,5 @@
 """The outbox: hits and deliveries in one transaction, retries with backoff, dead letters,
-channel isolation, and the `regwatch deliveries` commands."""
+channel isolation, and the `regwatch deliveries` commands. On SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,13 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import free_port, wait_until
+from conftest import free_port, old_database, wait_until
 
 from watcher.alert.outbox import Dispatcher, backoff
 from watcher.alert.send import send
 from watcher.config import Channel, load_config
+from watcher.errors import StorageError
 from watcher.model import Item, Mention, Message
 from watcher.store import Store
+from watcher.store.base import open_engine
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 START = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -62,8 +66,8 @@ def channels_config(make_config: Any, channels: dict[str, str], delivery: str = 
     return load_config(path)
 
 
-def test_a_hit_and_its_deliveries_are_saved_together_or_not_at_all(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db.sqlite")
+def test_a_hit_and_its_deliveries_are_saved_together_or_not_at_all(database: str) -> None:
+    store = Store(database)
     state = store.source_state("eu", "https://eu.example/feed")
     state.first_poll_at = "2024-01-01T00:00:00+00:00"
     items = [Item(key=f"k{i}", title=f"Item {i}", link=None, published=None) for i in range(2)]
@@ -78,11 +82,11 @@ def test_a_hit_and_its_deliveries_are_saved_together_or_not_at_all(tmp_path: Pat
 
     with pytest.raises(RuntimeError):
         store.save_poll(state, items, hits, route, alert=True, http_status=200)
-    counts = [store.db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in TABLES]
+    counts = [store.engine.execute(f"SELECT COUNT(*) FROM {t}").rows[0][0] for t in TABLES]
     assert counts == [0, 0, 0, 0]
 
     store.save_poll(state, items, hits, lambda e: ["hook", "mail"], alert=True, http_status=200)
-    counts = [store.db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in TABLES]
+    counts = [store.engine.execute(f"SELECT COUNT(*) FROM {t}").rows[0][0] for t in TABLES]
     assert counts == [2, 2, 4, 1]
     statuses = {r["status"] for r in store.list_deliveries()}
     assert statuses == {"pending"}
@@ -99,7 +103,7 @@ def test_failed_sends_back_off_then_die_and_retry_dead_requeues(
         {"hook": receiver.json_url},
         'retry_base = "1m"\nretry_cap = "4m"\nmax_attempts = 4',
     )
-    store = Store(config.storage_path)
+    store = Store(config.database)
     hit = save_hit(store, "Microsoft fined", ["hook"])
     clock = Clock()
     dispatcher = Dispatcher(store, config.channels, config.delivery, clock=clock)
@@ -145,6 +149,7 @@ def test_failed_sends_back_off_then_die_and_retry_dead_requeues(
     assert f"regwatch hit #{hit}" in receiver.texts()[0]
 
 
+@pytest.mark.one_store
 def test_backoff_doubles_up_to_the_cap() -> None:
     from watcher.config import Delivery
 
@@ -157,7 +162,7 @@ def test_a_slow_or_down_channel_does_not_hold_up_another(make_config, receiver, 
     config = channels_config(
         make_config, {"slow": receiver.json_url, "fast": receiver2.json_url, "down": down}
     )
-    store = Store(config.storage_path)
+    store = Store(config.database)
     hits = [save_hit(store, f"Microsoft story {i}", ["slow", "fast", "down"]) for i in range(3)]
     receiver.hold.clear()  # the slow channel's first send hangs until released
 
@@ -184,6 +189,7 @@ def test_a_slow_or_down_channel_does_not_hold_up_another(make_config, receiver, 
     assert sorted(int(t.split("#")[-1]) for t in receiver2.texts()) == sorted(hits)
 
 
+@pytest.mark.one_store
 def test_send_reads_the_apprise_result_and_honours_the_timeout(receiver) -> None:
     channel = Channel("hook", receiver.json_url)
     message = Message("title", "body", "text")
@@ -201,7 +207,7 @@ def test_send_reads_the_apprise_result_and_honours_the_timeout(receiver) -> None
 
 def test_deliveries_listing_filters_by_status_and_channel(make_config, receiver, run_cli) -> None:
     config = channels_config(make_config, {"a": receiver.json_url, "b": receiver.json_url})
-    store = Store(config.storage_path)
+    store = Store(config.database)
     save_hit(store, "Microsoft one", ["a", "b"])
     asyncio.run(Dispatcher(store, config.channels[:1], config.delivery).drain())
     out = run_cli(config.path, "deliveries", "--format", "json")
@@ -231,7 +237,7 @@ def test_the_daemon_polls_on_while_a_channel_hangs(feed_server, make_config, rec
         "alert_first_poll = true\n",
     )
     config = load_config(path)
-    store = Store(config.storage_path)
+    store = Store(config.database)
     receiver.hold.clear()
 
     async def run() -> None:
@@ -251,17 +257,10 @@ def test_the_daemon_polls_on_while_a_channel_hangs(feed_server, make_config, rec
     assert {r["status"] for r in store.list_deliveries()} == {"sent"}
 
 
-def test_a_database_from_before_the_outbox_is_migrated_in_place(tmp_path: Path) -> None:
-    import sqlite3
-
-    from watcher.store.migrations import MIGRATIONS
-
-    path = tmp_path / "old.db"
-    old = sqlite_utils_db(path)
-    for name, step in MIGRATIONS:
-        if not name.startswith(("040_", "060_")):
-            step(old)
-            old.execute("INSERT INTO _migrations VALUES (?, ?)", [name, "2024-01-01"])
+@pytest.mark.empty_database
+def test_a_database_from_before_the_outbox_is_migrated_in_place(database: str) -> None:
+    old_database(database, skip=lambda name: name.startswith(("040_", "06", "08")))
+    old = open_engine(database)
     old.execute(
         "INSERT INTO items (id, source, key, title, link, discovered, text) "
         "VALUES (7, 'eu', 'k', 'Microsoft fined', 'https://e/1', '2024-01-01T00:00:00+00:00', '')"
@@ -274,30 +273,25 @@ def test_a_database_from_before_the_outbox_is_migrated_in_place(tmp_path: Path) 
         "INSERT INTO deliveries (hit_id, channel, status, attempts, created, updated) "
         "VALUES (3, 'hook', 'failed', 2, '2024-01-01', '2024-01-01')"
     )
-    old.conn.commit()
     old.close()
 
-    store = Store(path)
+    store = Store(database)
     assert [h.story for h in store.query_hits()] == [7]  # one story per old item
     row = store.list_deliveries()[0]
     assert (row["status"], row["attempts"], row["next_attempt"]) == ("failed", 2, None)
-    with pytest.raises(sqlite3.IntegrityError):  # the schema still guards its references
-        store.db.execute(
+    refused = pytest.raises(StorageError, match="(?i)foreign key")  # guards its references
+    with refused, store.writing("a delivery of no hit"):
+        store.engine.execute(
             "INSERT INTO deliveries (hit_id, channel, created, updated) VALUES (99, 'x', '', '')"
         )
 
 
-def test_reading_a_database_not_yet_upgraded_answers_or_says_how(make_config, run_cli) -> None:
-    from watcher.store.migrations import MIGRATIONS
-
+@pytest.mark.empty_database
+def test_reading_a_database_not_yet_upgraded_answers_or_says_how(
+    make_config, run_cli, database
+) -> None:
     config = make_config()
-    old = sqlite_utils_db(config.parent / "regwatch.db")
-    for name, step in MIGRATIONS:
-        if not name.startswith(("040_", "060_")):
-            step(old)
-            old.execute("INSERT INTO _migrations VALUES (?, ?)", [name, "2024-01-01"])
-    old.conn.commit()
-    old.close()
+    old_database(database, skip=lambda name: name.startswith(("040_", "06", "08")))
     hits = run_cli(config, "hits", "--stories")  # reading never migrates: no stories yet
     assert hits.exit_code == 0 and "(no rows)" in hits.output, hits.output
     assert run_cli(config, "sources").exit_code == 0
@@ -308,17 +302,9 @@ def test_reading_a_database_not_yet_upgraded_answers_or_says_how(make_config, ru
     assert run_cli(config, "deliveries").exit_code == 0
 
 
-def sqlite_utils_db(path: Path) -> Any:
-    import sqlite_utils
-
-    db = sqlite_utils.Database(path)
-    db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    return db
-
-
 def test_a_hanging_channel_pauses_after_one_timeout(make_config, receiver) -> None:
     config = channels_config(make_config, {"hangs": receiver.json_url}, 'timeout = "1s"')
-    store = Store(config.storage_path)
+    store = Store(config.database)
     for i in range(3):
         save_hit(store, f"Microsoft story {i}", ["hangs"])
     receiver.hold.clear()

@@ -1,4 +1,4 @@
-"""End to end through the CLI: feeds on a local server -> hits in SQLite -> alerts."""
+"""End to end through the CLI: feeds on a local server -> hits in the store -> alerts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ import json
 import subprocess
 import sys
 
+import pytest
 from conftest import rss
+
+pytestmark = pytest.mark.usefixtures("backend")
+
 
 OLD = [
     {
@@ -173,6 +177,7 @@ def test_inline_markup_does_not_split_words_and_blocks_do(feed_server, make_conf
     assert [h["link"] for h in hits_json(run_cli, config)] == ["https://x.example/1"]
 
 
+@pytest.mark.one_store
 def test_demo_shows_hits_and_alerts_without_network(tmp_path):
     from click.testing import CliRunner
 

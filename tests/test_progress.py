@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import rss
 
 from watcher.cli.progress import progress, wants_progress
@@ -21,9 +22,10 @@ def test_no_bar_when_the_stream_is_not_a_terminal():
     assert stream.getvalue() == ""
 
 
-def test_reindex_reports_each_batch(hit_config):
+@pytest.mark.usefixtures("backend")
+def test_reindex_reports_each_batch(hit_config, database):
     done: list[int] = []
-    assert Store(hit_config.parent / "regwatch.db").rebuild_index(done.append) == 6
+    assert Store(database).rebuild_index(done.append) == 6
     assert sum(done) == 6
 
 

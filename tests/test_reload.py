@@ -26,7 +26,7 @@ def test_apply_sources_adds_removes_and_reschedules_jobs(make_config):
             dataclasses.replace(c, name="d"),  # new
         ),
     )
-    daemon = Daemon(old, Store(old.storage_path))
+    daemon = Daemon(old, Store(old.database))
 
     async def scenario() -> None:
         scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())

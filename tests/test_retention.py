@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from conftest import rss
 
 from watcher.config import load_config
 from watcher.store import Store
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 QUIET = {"title": "Agriculture council conclusions", "link": "https://ec.example.eu/agri"}
 LOUD = {"title": "Commission fines Microsoft", "link": "https://ec.example.eu/fine"}
@@ -17,7 +20,7 @@ LATER = {"title": "OpenAI notifies a merger", "link": "https://ec.example.eu/mer
 
 def with_storage(path, line: str):
     """Add a key to the [storage] table make_config wrote."""
-    text = path.read_text().replace('path = "regwatch.db"', f'path = "regwatch.db"\n{line}')
+    text = path.read_text().replace("[storage]\n", f"[storage]\n{line}\n", 1)
     path.write_text(text)
     return path
 
@@ -33,12 +36,12 @@ def test_retention_prunes_items_without_hits_and_keeps_hits(feed_server, make_co
     cfg = load_config(path)
     assert cfg.retention == 180 * 86400 and cfg.retention_hits is None
 
-    store = Store(cfg.storage_path)
+    store = Store(cfg.database)
     soon = store.prune(cfg.retention, now=datetime.now(UTC) + timedelta(days=179))
     assert soon.items == 0
     later = store.prune(cfg.retention, now=datetime.now(UTC) + timedelta(days=181))
     assert (later.items, later.hits) == (1, 0)
-    titles = [r["title"] for r in store.db.query("SELECT title FROM items")]
+    titles = [r["title"] for r in store.engine.query("SELECT title FROM items")]
     assert titles == [LOUD["title"]]
     assert [h["link"] for h in hits(run_cli, path)] == [LOUD["link"]]
 
@@ -49,7 +52,7 @@ def test_retention_hits_never_makes_an_old_item_alert_again(
     feed_server.routes["/eu.xml"] = {"body": rss([LOUD])}
     path = make_config({"eu": feed_server.url("/eu.xml")}, {"hook": webhook.url})
     run_cli(path, "poll")  # first poll: stored, not alerted
-    store = Store(load_config(path).storage_path)
+    store = Store(load_config(path).database)
     pruned = store.prune(86400.0, 86400.0, now=datetime.now(UTC) + timedelta(days=2))
     assert pruned.hits == 1 and hits(run_cli, path) == []
 
@@ -68,11 +71,12 @@ def test_vacuum_checkpoints_and_reports_sizes(feed_server, make_config, run_cli)
     assert result.exit_code == 0, result.output
     assert "pruned 0 items without hits, 0 hits, 0 deliveries" in result.output
     assert " MB -> " in result.output
-    wal = path.parent / "regwatch.db-wal"
+    wal = path.parent / "regwatch.db-wal"  # SQLite's log is folded back in
     assert not wal.exists() or wal.stat().st_size == 0
     assert len(hits(run_cli, path)) == 2
 
 
+@pytest.mark.one_store
 def test_bad_retention_names_the_key(make_config, run_cli):
     path = with_storage(make_config(), 'retention = "six months"')
     result = run_cli(path, "check")
@@ -89,7 +93,7 @@ def test_reviewed_hits_and_their_evidence_outlive_retention(feed_server, make_co
     by_title = {h["title"]: h["id"] for h in hits(run_cli, path)}
     kept, gone = by_title[LOUD["title"]], by_title[LATER["title"]]
     assert run_cli(path, "review", str(kept), "--status", "actioned", "--by", "a").exit_code == 0
-    store = Store(load_config(path).storage_path)
+    store = Store(load_config(path).database)
     later = datetime.now(UTC) + timedelta(days=400)
 
     pruned = store.prune(None, 86400.0, later, retention_evidence=30 * 86400.0)

@@ -10,7 +10,12 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+from conftest import database_of
+
 from watcher.store import Store
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 def hits_json(run_cli, config, *args):
@@ -108,7 +113,7 @@ def test_bad_reviews_change_nothing(hit_config, run_cli):
 
 def test_concurrent_reviews_of_one_hit_from_two_processes_keep_both_log_rows(hit_config):
     """Two processes review hit 1 at the same moment, many times: no log row is lost."""
-    db = hit_config.parent / "regwatch.db"
+    db = database_of(hit_config)
     script = textwrap.dedent(
         f"""
         import sys
@@ -186,7 +191,7 @@ def test_alerts_link_to_the_hit_page_and_digests_mark_what_is_still_new(
         assert any(f"Review: {url}" in t for t in texts)
         assert any(f"{hit['entity']}: {url}" in t for t in texts)
 
-    store = Store(config.parent / "regwatch.db")
+    store = Store(database_of(config))
     first, second = sorted(h["id"] for h in hits)
     store.review_hits([first], "dismissed", "bob")
     channel = load_config(config).channels[0]

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import rss
 
 from watcher.config import Channel
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 def test_channels_filter_by_entity_source_and_tag(feed_server, receiver, make_config, run_cli):
@@ -75,6 +78,7 @@ url = "{hook}"
     assert len(receiver.posts) == 1 + 2 + 2 + 1 + 3
 
 
+@pytest.mark.one_store
 def test_wants_keeps_its_old_calls_working():
     channel = Channel("c", "json://x", entities=("Microsoft",), sources=("eu",), tags=("reg",))
     assert channel.wants("Microsoft", (), source="eu", tags=["reg", "eu"])

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import pytest
+from conftest import old_database
 
 from watcher.store import Store
-from watcher.store.migrations import MIGRATIONS
-from watcher.store.search import SearchError, fts_query
+from watcher.store.search import SearchError, fts_query, tsquery
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 def search_json(run_cli, config, query, *extra):
@@ -47,20 +48,21 @@ def test_search_finds_items_across_languages(hit_config, run_cli, query, expecte
         assert title.startswith(start)
 
 
-def test_search_ranks_by_relevance_then_date_and_marks_matching_words(hit_config, run_cli):
-    store = Store(hit_config.parent / "regwatch.db")
+def test_search_ranks_by_relevance_then_date_and_marks_matching_words(
+    hit_config, run_cli, database
+):
+    store = Store(database)
     body = "The commissioner spoke about digital markets at length. " * 3
     for key, title, text, published in [
         ("v1", "Digital markets update", body + "Vestager was there.", "2024-03-02"),
         ("v2", "Vestager warns gatekeepers", body, "2024-03-01"),
         ("v3", "Digital markets update", body + "Vestager was there.", "2024-03-03"),
     ]:
-        store.db.execute(
+        store.engine.execute(
             "INSERT INTO items (source, key, title, text, published, discovered) "
             "VALUES ('ec', ?, ?, ?, ?, '2024-03-03')",
             [key, title, text, published],
         )
-    store.db.conn.commit()
     rows = search_json(run_cli, hit_config, "vestager")
     # In the title beats in the text; between equals, the newer first.
     assert [r["published"] for r in rows] == ["2024-03-01", "2024-03-03", "2024-03-02"]
@@ -110,40 +112,40 @@ def test_hits_search_ranks_hits_and_keeps_other_filters(hit_config, run_cli):
     assert "La Société Générale" in one.output and "Microsoft" not in one.output.split("\n", 2)[2]
 
 
-def test_index_follows_inserts_updates_and_deletes(hit_config):
-    store = Store(hit_config.parent / "regwatch.db")
-    with store.db.atomic():
-        store.db.execute("UPDATE items SET title = 'Wettbewerbshüter prüfen' WHERE key = 'de1'")
+def test_index_follows_inserts_updates_and_deletes(hit_config, database):
+    store = Store(database)
+    sql = store.engine.execute
+    with store.writing("changes"):
+        sql("UPDATE items SET title = 'Wettbewerbshüter prüfen' WHERE key = 'de1'")
         es1 = "(SELECT id FROM items WHERE key = 'es1')"
-        store.db.execute(
-            f"DELETE FROM deliveries WHERE hit_id IN (SELECT id FROM hits WHERE item_id = {es1})"
-        )
-        store.db.execute(f"DELETE FROM hits WHERE item_id = {es1}")
-        store.db.execute("DELETE FROM items WHERE key = 'es1'")
+        sql(f"DELETE FROM deliveries WHERE hit_id IN (SELECT id FROM hits WHERE item_id = {es1})")
+        sql(f"DELETE FROM hits WHERE item_id = {es1}")
+        sql("DELETE FROM items WHERE key = 'es1'")
     assert titles(store.search_items("wettbewerbshuter")) == ["Wettbewerbshüter prüfen"]
     assert store.search_items("prüft Beteiligung") == []
     assert store.search_items("Comisión") == []
 
 
-def test_migration_indexes_an_existing_database(tmp_path):
-    path = tmp_path / "old.db"
-    _database_before_search(path)
-    conn = sqlite3.connect(path)
-    conn.execute(
+@pytest.mark.empty_database
+def test_migration_indexes_an_existing_database(database):
+    from watcher.store.base import open_engine
+
+    _database_before_search(database)
+    old = open_engine(database)
+    old.execute(
         "INSERT INTO items (source, key, title, text, discovered) VALUES "
         "('ec', 'k', 'Enquête sur la fusion', 'Texte', '2024-01-01')"
     )
-    conn.commit()
-    conn.close()
+    old.close()
 
-    store = Store(path)  # migrates
+    store = Store(database)  # migrates
     assert titles(store.search_items("enquete")) == ["Enquête sur la fusion"]
 
 
-def test_reindex_rebuilds_the_index(hit_config, run_cli):
-    store = Store(hit_config.parent / "regwatch.db")
-    store.db.execute("INSERT INTO items_fts (items_fts) VALUES ('delete-all')")
-    store.db.conn.commit()
+@pytest.mark.one_store  # PostgreSQL's index is a generated column: it cannot be emptied
+def test_reindex_rebuilds_the_index(hit_config, run_cli, database):
+    store = Store(database)
+    store.engine.execute("INSERT INTO items_fts (items_fts) VALUES ('delete-all')")
     assert search_json(run_cli, hit_config, "societe") == []
     result = run_cli(hit_config, "reindex")
     assert result.exit_code == 0 and "indexed 6 items" in result.output
@@ -160,34 +162,45 @@ def test_reindex_rebuilds_the_index(hit_config, run_cli):
         ("and or not", '"and" "or" "not"'),
     ],
 )
+@pytest.mark.one_store
 def test_fts_query_quotes_words_and_keeps_operators(text, fts):
     assert fts_query(text) == fts
 
 
+@pytest.mark.one_store
+@pytest.mark.parametrize(
+    ("text", "query"),
+    [
+        ("AT&T merger", "('AT&T' & 'merger')"),
+        ('"merger control" OR enquête*', "(('merger' <-> 'control') | 'enquête':*)"),
+        ("(a OR b) NOT c", "(('a' | 'b') & !'c')"),
+        ("a OR b NOT c d", "('a' | (('b' & !'c') & 'd'))"),
+        ("title:fusion*", "'fusion':*A"),
+        ("Kommission's", "'Kommission''s'"),
+        ("and or not", "('and' & 'or' & 'not')"),
+    ],
+)
+def test_tsquery_parses_with_fts5_precedence(text, query):
+    assert tsquery(text) == query
+
+
+@pytest.mark.one_store
 def test_fts_query_rejects_unbalanced_quote():
     with pytest.raises(SearchError, match="not closed"):
         fts_query('Microsoft "merger')
+    with pytest.raises(SearchError, match="not closed"):
+        tsquery('Microsoft "merger')
 
 
-def _database_before_search(path):
+def _database_before_search(database):
     """A database as regwatch made it before the search migration."""
-    import sqlite_utils
-
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    db = sqlite_utils.Database(conn)
-    for name, step in MIGRATIONS:
-        if name.startswith("03"):
-            break
-        step(db)
-        conn.execute("INSERT INTO _migrations VALUES (?, '2024-01-01')", [name])
-    conn.commit()
-    conn.close()
+    old_database(database, skip=lambda name: name >= "03")
 
 
-def test_old_database_read_only_says_how_to_build_the_index(make_config, run_cli):
+@pytest.mark.one_store  # PostgreSQL databases are made with the index
+def test_old_database_read_only_says_how_to_build_the_index(make_config, run_cli, database):
     config = make_config()
-    _database_before_search(config.parent / "regwatch.db")
+    _database_before_search(database)
     for args in (["search", "x"], ["hits", "--search", "x"], ["serve"]):
         result = run_cli(config, *args)
         assert result.exit_code in (1, 4), result.output

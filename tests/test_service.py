@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
+import socket
 import threading
 from pathlib import Path
 
@@ -231,20 +232,33 @@ def test_healthz_and_metrics_over_http(feed_server, webhook, make_config, start_
         assert page.headers["content-type"].startswith("text/plain; version=0.0.4")
         return page.text
 
-    sent = 'regwatch_deliveries{channel="hook",status="sent"} 2.0'
-    wait_until(lambda: sent in scrape(), what="sent deliveries in /metrics")
-    text = scrape()
-    for expected in (
-        'regwatch_polls_total{source="eu",status="ok"}',
-        'regwatch_items_total{source="eu"} 2.0',
-        'regwatch_hits_total{source="eu"} 2.0',
-        'regwatch_fetch_bytes_total{source="eu"}',
-        "regwatch_poll_duration_seconds_bucket{le=",
-        'regwatch_last_success_timestamp_seconds{source="eu"}',
-        'regwatch_source_failures{source="eu"} 0.0',
-        "regwatch_heartbeat_age_seconds",
+    def samples() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(scrape())
+            for s in family.samples
+        }
+
+    node = ("node", f"{socket.gethostname()}:{daemon.proc.pid}")  # every sample: which daemon
+    sent = ("regwatch_deliveries", (("channel", "hook"), node, ("status", "sent")))
+    wait_until(lambda: samples().get(sent) == 2.0, what="sent deliveries in /metrics")
+    found = samples()
+    eu = ("source", "eu")
+    for name, labels, value in (
+        ("regwatch_polls_total", (node, eu, ("status", "ok")), None),
+        ("regwatch_items_total", (node, eu), 2.0),
+        ("regwatch_hits_total", (node, eu), 2.0),
+        ("regwatch_fetch_bytes_total", (node, eu), None),
+        ("regwatch_poll_duration_seconds_bucket", (("le", "+Inf"), node), None),
+        ("regwatch_last_success_timestamp_seconds", (node, eu), None),
+        ("regwatch_source_failures", (node, eu), 0.0),
+        ("regwatch_heartbeat_age_seconds", (node,), None),
     ):
-        assert expected in text, expected
+        assert (name, labels) in found, (name, labels)
+        assert value is None or found[(name, labels)] == value, name
+    assert all(dict(labels).get("node") == node[1] for _, labels in found)
     assert httpx.get(base + "/nope").status_code == 404
     assert httpx.post(base + "/healthz").status_code == 405
 

@@ -11,6 +11,8 @@ import pytest
 from watcher.output import sparkline
 from watcher.timeparse import periods
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 
 def stats(run_cli, config, *args):
     result = run_cli(config, "stats", "--since", "2024-01-15", *args)
@@ -80,10 +82,12 @@ def test_bad_since_is_a_usage_error(hit_config, run_cli):
     ("counts", "line"),
     [([0, 1, 2, 8], " ▁▂█"), ([0, 0], "  "), ([3, 3], "██"), ([], "")],
 )
+@pytest.mark.one_store
 def test_sparkline(counts, line):
     assert sparkline(counts) == line
 
 
+@pytest.mark.one_store
 def test_periods_fill_the_gaps():
     from datetime import date
 

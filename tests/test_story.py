@@ -26,10 +26,12 @@ from watcher.story import canonical_url, commission_refs, normalise_title
     ],
     ids=["utm", "fbclid-fragment-order", "default-port", "other-port", "junk"],
 )
+@pytest.mark.one_store
 def test_canonical_url(url, canonical):
     assert canonical_url(url) == canonical
 
 
+@pytest.mark.one_store
 def test_commission_references():
     link = "https://ec.europa.eu/commission/presscorner/detail/fr/ip_24_1234"
     assert commission_refs("Titre", link, "") == {"IP/24/1234"}
@@ -39,14 +41,15 @@ def test_commission_references():
     assert commission_refs("x", None, "after IP/23/1 and MEMO/23/2") == set()
 
 
+@pytest.mark.one_store
 def test_normalised_titles_ignore_case_accents_and_punctuation():
     assert normalise_title("La Commission «examine» l’accord — ÉTÉ!") == (
         "la commission examine l accord ete"
     )
 
 
-def test_similar_titles_cluster_only_within_the_window(tmp_path):
-    store = Store(tmp_path / "db.sqlite")
+def test_similar_titles_cluster_only_within_the_window(database):
+    store = Store(database)
 
     def story(title: str, when: str, link: str) -> int:
         item = Item(key=link, title=title, link=link, published=when)
@@ -80,9 +83,8 @@ def test_similar_titles_cluster_only_within_the_window(tmp_path):
     )  # too short to identify a story
 
 
-def test_titles_stored_before_the_title_index_still_cluster(tmp_path):
-    path = tmp_path / "db.sqlite"
-    store = Store(path)
+def test_titles_stored_before_the_title_index_still_cluster(database):
+    store = Store(database)
     when = "2024-03-01T10:00:00+00:00"
     item = Item(
         key="a",
@@ -93,11 +95,10 @@ def test_titles_stored_before_the_title_index_still_cluster(tmp_path):
     with store.writing("a story"):
         first = store.assign_story(item, when, 48 * 3600)
     # As a database from before migration 060: no title index yet.
-    store.db.execute("DROP TABLE story_title_words")
-    store.db.execute("DELETE FROM _migrations WHERE name = '060_story_title_words'")
-    store.db.conn.commit()
+    store.engine.execute("DROP TABLE story_title_words")
+    store.engine.execute("DELETE FROM _migrations WHERE name = '060_story_title_words'")
     store.close()
-    store = Store(path)  # migrates: the index is built from the stored title keys
+    store = Store(database)  # migrates: the index is built from the stored title keys
     copy = Item(
         key="b", title="Commission fines Microsoft €500 million", link="https://b/2", published=when
     )

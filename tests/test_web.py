@@ -27,9 +27,28 @@ def fetch_all(db: Path, *paths: str) -> list:
     return asyncio.run(go())
 
 
+pytestmark = pytest.mark.usefixtures("backend")
+
+
+def refresh(database: str, view: Path) -> None:
+    """Bring the web view's copy of a PostgreSQL store up to date (SQLite: read directly)."""
+    if database.startswith("postgresql://"):
+        from watcher.store.snapshot import Snapshot
+
+        source, target = Store(database, readonly=True), Store(view)
+        Snapshot(source, target).refresh()
+        source.close()
+        target.close()  # the last connection folds the WAL into the file
+
+
 @pytest.fixture
-def db(hit_config) -> Path:
-    return hit_config.parent / "regwatch.db"
+def db(hit_config, database, tmp_path) -> Path:
+    """The database the web view reads: the store itself, or its copy (PostgreSQL)."""
+    if not database.startswith("postgresql://"):
+        return Path(database)
+    view = tmp_path / "copy" / "regwatch.db"
+    refresh(database, view)
+    return view
 
 
 def digest(path: Path) -> str:
@@ -77,14 +96,14 @@ def test_topic_and_day_facets_count_hits(db):
     assert days["2024-02-27"] == 2
 
 
-def test_canned_queries(db):
-    store = Store(db)
-    store.db.execute(
+def test_canned_queries(db, database):
+    store = Store(database)
+    store.engine.execute(
         "INSERT INTO sources (name, url, last_status, last_error, failures) "
         "VALUES ('broken', 'https://b.example/feed', 'error', 'HTTP 503', 3)"
     )
-    store.db.execute("UPDATE deliveries SET status = 'sent' WHERE id > 1")
-    store.db.conn.commit()
+    store.engine.execute("UPDATE deliveries SET status = 'sent' WHERE id > 1")
+    refresh(database, db)
     week, failing, undelivered, csv_page = fetch_all(
         db,
         "/regwatch/hits_this_week_by_entity.json?_shape=array",
@@ -153,10 +172,12 @@ def test_view_never_writes_to_the_database(db):
         ("192.168.1.10", False),
     ],
 )
+@pytest.mark.one_store
 def test_loopback_detection(host, local):
     assert is_loopback(host) is local
 
 
+@pytest.mark.one_store
 def test_serve_without_the_extra_says_how_to_install(hit_config, run_cli, monkeypatch):
     monkeypatch.setitem(sys.modules, "datasette.app", None)  # as if not installed
     result = run_cli(hit_config, "serve")
@@ -164,6 +185,7 @@ def test_serve_without_the_extra_says_how_to_install(hit_config, run_cli, monkey
     assert "pip install 'regwatch[web]'" in result.output
 
 
+@pytest.mark.one_store  # a PostgreSQL database is there before any poll
 def test_serve_before_any_poll_says_so(make_config, run_cli):
     result = run_cli(make_config(), "serve")
     assert result.exit_code == 4 and "does not exist yet" in result.output

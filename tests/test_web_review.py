@@ -6,10 +6,11 @@ import asyncio
 import io
 import json
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import poll_once, rss, source_toml
+from conftest import database_of, poll_once, rss, source_toml
 
 pytest.importorskip("datasette", reason="the web extra is not installed: pip install '.[web]'")
 
@@ -25,11 +26,25 @@ ALICE = Account("alice", hash_password("correct horse", iterations=1000))
 BOB = Account("bob", hash_password("battery staple", iterations=1000))
 
 
-class Visitor:
-    """One browser's cookies against an in-process web view."""
+pytestmark = pytest.mark.usefixtures("backend")
 
-    def __init__(self, db: Path, web: Web) -> None:
-        self.ds = make_datasette(db, web)
+
+class Visitor:
+    """One browser's cookies against an in-process web view of a store (over PostgreSQL,
+    Datasette's pages read a copy made when the visitor arrives)."""
+
+    def __init__(self, db: str | Path, web: Web) -> None:
+        database = str(db)
+        view = Path(database)
+        if database.startswith("postgresql://"):
+            from watcher.store.snapshot import Snapshot
+
+            view = Path(tempfile.mkdtemp(prefix="rw-view-")) / "regwatch.db"
+            source, target = Store(database, readonly=True), Store(view)
+            Snapshot(source, target).refresh()
+            source.close()
+            target.close()
+        self.ds = make_datasette(view, web, None, database)
         self.cookies: dict[str, str] = {}
 
     def go(self, method: str, path: str, **kwargs):
@@ -67,8 +82,8 @@ class Visitor:
 
 
 @pytest.fixture
-def db(hit_config) -> Path:
-    return hit_config.parent / "regwatch.db"
+def db(hit_config, database) -> str:
+    return database
 
 
 def test_the_hit_list_is_for_people_who_do_not_write_sql(db):
@@ -203,11 +218,11 @@ def test_the_warc_download_and_evidence_on_the_hit_page(feed_server, make_config
         )
     )
     (hit_id,) = poll_once(config)["news"].hit_ids
-    visitor = Visitor(config.parent / "regwatch.db", Web())
+    visitor = Visitor(database_of(config), Web())
     page = visitor.get(f"/-/hits/{hit_id}").text
     assert f'href="/-/hits/{hit_id}.warc.gz"' in page
     assert page.count("<td>article</td>") == 1 and page.count("<td>feed</td>") == 1
-    evidence = Store(config.parent / "regwatch.db", readonly=True).evidence_of(hit_id)
+    evidence = Store(database_of(config), readonly=True).evidence_of(hit_id)
     assert all(c.sha256 in page for c in evidence.captures)
 
     download = visitor.get(f"/-/hits/{hit_id}.warc.gz")
@@ -236,6 +251,7 @@ def test_trends_show_the_backlog_and_count_by_status(db):
     assert sorted(names) == ["actioned", "new"]
 
 
+@pytest.mark.one_store
 def test_password_hashes_check_and_differ():
     stored = hash_password("s3cret-pass", iterations=1000)
     assert stored.startswith("pbkdf2_sha256$1000$") and "s3cret" not in stored
@@ -250,7 +266,7 @@ def test_feed_text_is_escaped_and_unsafe_links_are_not_links(make_config):
     from watcher.model import Item, Mention, SourceState
 
     config = make_config()
-    db = config.parent / "regwatch.db"
+    db = database_of(config)
     store = Store(db)
     title = '<script>alert(1)</script> Microsoft <img src=x onerror="alert(2)">'
     item = Item(key="k", title=title, link="javascript:alert(3)", published=None, text="x")
@@ -271,6 +287,7 @@ def test_feed_text_is_escaped_and_unsafe_links_are_not_links(make_config):
         assert 'href="javascript:' not in html
 
 
+@pytest.mark.one_store
 def test_web_password_prints_a_hash_that_checks(run_cli, make_config):
     result = run_cli(
         make_config(), "web-password", "--name", "carol", input="s3cret-pass\ns3cret-pass\n"
@@ -286,8 +303,7 @@ def test_web_password_prints_a_hash_that_checks(run_cli, make_config):
 
 def test_a_review_never_upgrades_the_database(db):
     store = Store(db)
-    store.db.execute("DELETE FROM _migrations WHERE name = '072_latest_hits_status'")
-    store.db.conn.commit()
+    store.engine.execute("DELETE FROM _migrations WHERE name = '072_latest_hits_status'")
     store.close()
     alice = Visitor(db, Web(accounts=(ALICE,)))
     alice.sign_in("alice", "correct horse")

@@ -97,7 +97,7 @@ url = "json://127.0.0.1:{server.port}/alerts"
         encoding="utf-8",
     )
     config = load_config(config_path)
-    store = Store(config.storage_path)
+    store = Store(config.database)
 
     async def poll_once() -> None:
         dispatcher = Dispatcher(

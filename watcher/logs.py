@@ -29,6 +29,13 @@ def register_secrets(urls: Iterable[str]) -> None:
         _secrets.update(found)
 
 
+def register_masked(secret: str, masked: str) -> None:
+    """Show `secret` (a database URL with a password) as `masked` in every log line."""
+    if secret and secret != masked:
+        with _lock:
+            _secrets[secret] = masked
+
+
 def mask_secrets(text: str) -> str:
     """`text` with registered secrets and URL passwords masked."""
     with _lock:

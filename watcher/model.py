@@ -197,7 +197,9 @@ class PollResult:
     """What one source's poll did; `error` is set when it failed."""
 
     source: str
-    status: str  # "ok", "not modified", "unchanged", "deferred", "gone", "error"
+    # "ok", "not modified", "unchanged", "deferred", "gone", "error"; "skipped" when another
+    # daemon polled it this interval or is polling it now (see Poller.poll)
+    status: str
     new_items: int = 0
     hits: list[tuple[Item, Mention]] = field(default_factory=list, repr=False)
     hit_ids: list[int] = field(default_factory=list, repr=False)
@@ -207,6 +209,10 @@ class PollResult:
     seconds: float = 0.0
     crashed: bool = False  # an unexpected exception (a bug), not a source's failure
     bytes: int = 0  # body bytes fetched (0 for a 304 or a failure)
+
+    @property
+    def skipped(self) -> bool:
+        return self.status == "skipped"
 
 
 @dataclass(frozen=True)

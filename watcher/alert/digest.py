@@ -29,7 +29,8 @@ def queue_digests(
     """Queue the digest of every channel whose slot has passed; returns the message ids.
 
     A channel seen for the first time starts at its current slot (its first digest is the
-    next one). The slot is recorded in the same transaction as the digest.
+    next one). The slot is recorded in the same transaction as the digest, and only if no
+    other daemon recorded it first: a digest is queued once per channel and period.
     """
     queued = []
     for channel in channels:
@@ -41,8 +42,11 @@ def queue_digests(
         if last and last >= slot_at:
             continue
         with store.writing("a digest"):
-            message_id = _queue_digest(store, channel, slot, iso(now), base_url) if last else None
-            store.set_digest_slot(channel.name, slot_at)
+            # Compare-and-set: of several daemons passing the slot, one queues the digest.
+            advanced = store.advance_digest_slot(channel.name, slot_at)
+            message_id = (
+                _queue_digest(store, channel, slot, iso(now), base_url) if advanced else None
+            )
         if message_id:
             queued.append(message_id)
             log.info("channel %s: digest #%d queued", channel.name, message_id)

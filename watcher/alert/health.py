@@ -3,7 +3,8 @@
 A source is "failing" after delivery.health_failures consecutive failed polls, "stale" when
 it has produced no new item for longer than its `stale_after`, "ok" otherwise. Only a change
 of state is alerted (to channels with `health = true`), never each failed poll. The new state
-and its messages are written in one transaction, so a crash re-evaluates rather than loses.
+and its messages are written in one transaction, so a crash re-evaluates rather than loses;
+the state is compared-and-set, so several daemons judging one source alert once.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def check_health(config: Config, store: Store, source: Source, now: datetime) ->
         for c in config.channels
         if c.health
     ]
-    store.change_health(source.name, state, at, alerts)
+    if not store.change_health(source.name, change, at, alerts):
+        return None  # another daemon recorded (and alerted) this change
     log.warning("source %s: health %s -> %s", source.name, facts.health, state)
     return state
 

@@ -5,6 +5,10 @@ rows of `messages`. The dispatcher drains each channel in its own task, so a cha
 down or slow never holds up another. A row is marked sent only after apprise confirmed the
 send, so a crash (even kill -9) at worst re-sends the one message that was in flight.
 
+Several daemons may share one database: a dispatcher claims the rows it sends (a lease of
+at most a minute, store/outbox.py), so each is sent by one daemon; the rows of a daemon
+that died are taken over by the others once its lease has expired.
+
 Statuses: pending -> sent | failed (retried at next_attempt_at) -> ... -> dead after
 delivery.max_attempts; merged (a later copy of a story already alerted on that channel);
 digested (carried by a digest message, sent with it).
@@ -21,14 +25,16 @@ from datetime import datetime, timedelta
 from watcher.alert.format import format_hit
 from watcher.alert.send import send
 from watcher.config.model import Channel, Delivery
+from watcher.errors import StorageError
 from watcher.model import Message
-from watcher.store import Outgoing, Store
+from watcher.store import LEASE, Outgoing, Store, node_name
 from watcher.timeparse import iso, utcnow
 
 log = logging.getLogger(__name__)
 
 BATCH = 100  # rows fetched per round; a channel's drain loops until nothing is due
 SLOW_FAILURE = 5.0  # seconds (or half the send timeout): a failure this slow pauses a channel
+LEASE_MARGIN = 5.0  # seconds of a claim's lease kept free of sends (see _send_due)
 
 Sender = Callable[[Channel, Message, float], str | None]
 
@@ -79,9 +85,13 @@ class Dispatcher:
         clock: Callable[[], datetime] = utcnow,
         sender: Sender = send,
         report: int = logging.INFO,
+        node: str | None = None,
+        lease: float = LEASE,
         base_url: str | None = None,
     ) -> None:
         self.store = store
+        self.node = node or node_name()  # who claims the rows it sends
+        self.lease = lease
         self.channels = {c.name: c for c in channels}
         self.delivery = delivery or Delivery()
         self.clock = clock
@@ -134,45 +144,64 @@ class Dispatcher:
         sent = self.sent
         try:
             await self._send_due(channel)
+        except StorageError as exc:
+            # The database went away: what was claimed stays leased and is sent once it is
+            # back (by this daemon or another, after the lease).
+            log.warning("channel %s: sends paused: %s", channel.name, exc.message)
         finally:
             if self.sent > sent:
                 log.log(self.report, "channel %s: %d alerts sent", channel.name, self.sent - sent)
 
     async def _send_due(self, channel: Channel) -> None:
         while True:
-            work = self.store.due_work(
-                channel.name, iso(self.clock()), hits=channel.schedule.immediate, limit=BATCH
+            work = self.store.claim_work(
+                channel.name,
+                iso(self.clock()),
+                node=self.node,
+                lease=self.lease,
+                hits=channel.schedule.immediate,
+                limit=BATCH,
             )
             if not work:
                 return
-            for item in work:
-                if self.closing:
-                    return
-                message = compose(self.store, channel, item, self.base_url)
-                began = time.monotonic()
-                error = await asyncio.to_thread(
-                    self.sender, channel, message, self.delivery.timeout
-                )
-                took = time.monotonic() - began
-                status = record_attempt(self.store, item, error, self.delivery, self.clock())
-                if error is None:
-                    self.sent += 1
-                    log.debug("channel %s: %s #%d sent", channel.name, item.kind, item.id)
-                    continue
-                self.failed += 1
-                log.warning(
-                    "channel %s: %s #%d %s (attempt %d): %s",
-                    channel.name,
-                    item.kind,
-                    item.hit.id if item.hit else item.id,
-                    "is dead" if status == "dead" else "will be retried",
-                    item.attempts + 1,
-                    error,
-                )
-                if took >= min(SLOW_FAILURE, self.delivery.timeout / 2):
+            claimed = time.monotonic()
+            # Stop using a claim before a send could outlive it: past its lease another
+            # daemon may take the rows, and a send then would be a duplicate.
+            budget = self.lease - self.delivery.timeout - LEASE_MARGIN
+            for n, item in enumerate(work):
+                if self.closing or (n and time.monotonic() - claimed > budget):
+                    self.store.release_work(work[n:], self.node)
+                    if self.closing:
+                        return
+                    break
+                if not await self._send_one(channel, item):
                     # The service hangs: stop here rather than time out on every row; the
                     # next dispatch tries again (this row only once its backoff has passed).
+                    self.store.release_work(work[n + 1 :], self.node)
                     return
+
+    async def _send_one(self, channel: Channel, item: Outgoing) -> bool:
+        """Send one claimed row and record the outcome; False when the channel seems hung."""
+        message = compose(self.store, channel, item, self.base_url)
+        began = time.monotonic()
+        error = await asyncio.to_thread(self.sender, channel, message, self.delivery.timeout)
+        took = time.monotonic() - began
+        status = record_attempt(self.store, item, error, self.delivery, self.clock())
+        if error is None:
+            self.sent += 1
+            log.debug("channel %s: %s #%d sent", channel.name, item.kind, item.id)
+            return True
+        self.failed += 1
+        log.warning(
+            "channel %s: %s #%d %s (attempt %d): %s",
+            channel.name,
+            item.kind,
+            item.hit.id if item.hit else item.id,
+            "is dead" if status == "dead" else "will be retried",
+            item.attempts + 1,
+            error,
+        )
+        return took < min(SLOW_FAILURE, self.delivery.timeout / 2)
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

@@ -16,7 +16,7 @@ import click
 from watcher import __version__
 from watcher.config import DEFAULT_CONFIG, Config, load_config
 from watcher.errors import WatcherError
-from watcher.logs import register_secrets, setup_logging
+from watcher.logs import register_masked, register_secrets, setup_logging
 from watcher.store import Store
 from watcher.timeparse import parse_duration, parse_since
 
@@ -118,17 +118,26 @@ def format_option(choices: Sequence[str], help: str | None = None) -> Callable[[
 def get_config(ctx: click.Context) -> Config:
     config = load_config(ctx.obj["config_path"])
     register_secrets(c.url for c in config.channels)
+    if config.storage_url:
+        register_masked(config.storage_url, config.database_label)
     return config
 
 
 def open_store(ctx: click.Context) -> Store:
     """The config's database, opened for writing (and migrated)."""
-    return Store(get_config(ctx).storage_path)
+    return Store(get_config(ctx).database)
 
 
 def open_readonly(ctx: click.Context) -> Store:
     """The config's database, read-only: works while the daemon writes."""
-    return Store(get_config(ctx).storage_path, readonly=True)
+    return Store(get_config(ctx).database, readonly=True)
+
+
+def stored_database(config: Config) -> Store | None:
+    """The config's database read-only, or None when it is a SQLite file not made yet."""
+    if config.storage_path is not None and not config.storage_path.exists():
+        return None
+    return Store(config.database, readonly=True)
 
 
 def since(text: str | None, param: str = "--since") -> str | None:

@@ -38,7 +38,7 @@ def check(ctx: click.Context) -> None:
     click.echo(f"config {config.path}: ok")
     for note in config.notes:
         click.echo(f"note: {note}")
-    click.echo(f"database: {config.storage_path}")
+    click.echo(f"database: {config.database_label}")
     if any(
         x is not None for x in (config.retention, config.retention_hits, config.retention_evidence)
     ):

@@ -57,7 +57,7 @@ def explain(ctx: click.Context, hit_id: int) -> None:
     hit = store.get_hit(hit_id)
     if hit is None:
         raise HitNotFoundError(
-            f"no hit with id {hit_id} in {store.path}",
+            f"no hit with id {hit_id} in {store.label}",
             hint="`regwatch hits` lists hit ids in its first column",
         )
     for line in explain_hit(hit, store.item_text(hit.item_id), make_matcher(config)):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from contextlib import nullcontext
 
 import click
 
@@ -25,14 +26,21 @@ PROGRESS_MIN = 5  # sources from which `poll` shows a progress bar (on a termina
     show_default=True,
     help="On SIGTERM, how long in-flight polls may finish before they are abandoned.",
 )
+@click.option(
+    "--node",
+    envvar="REGWATCH_NODE",
+    help="This daemon's name among several on one database (default: hostname:pid). "
+    "Also read from $REGWATCH_NODE.",
+)
 @click.pass_context
 @reports_errors
-def run(ctx: click.Context, stop_grace: str) -> None:
+def run(ctx: click.Context, stop_grace: str, node: str | None = None) -> None:
     """Run the daemon: poll each source at its interval and send alerts.
 
     Stops cleanly on SIGTERM or Ctrl-C; SIGHUP reloads the config. Under systemd it
-    reports readiness, status and liveness (Type=notify, WatchdogSec=). Only one daemon
-    runs per database. Logs go to standard error (journald under systemd).
+    reports readiness, status and liveness (Type=notify, WatchdogSec=). On SQLite one
+    daemon runs per database; on PostgreSQL several share the sources and the alerts.
+    Logs go to standard error (journald under systemd).
 
     Example: regwatch run --config /etc/regwatch/regwatch.toml --stop-grace 20s
     """
@@ -43,8 +51,10 @@ def run(ctx: click.Context, stop_grace: str) -> None:
     grace = duration(stop_grace, "--stop-grace")
     try:
         config = get_config(ctx)
-        with DaemonLock(config.storage_path):
-            run_daemon(config, Store(config.storage_path), stop_grace=grace)
+        # One daemon per SQLite file (the kernel's lock); PostgreSQL coordinates many.
+        lock = DaemonLock(config.storage_path) if config.storage_path else nullcontext()
+        with lock:
+            run_daemon(config, Store(config.database), stop_grace=grace, node=node)
     except WatcherError as exc:
         Notifier().status(f"failed: {exc.message}")  # shown by `systemctl status`
         raise
@@ -76,7 +86,7 @@ def poll(ctx: click.Context, names: tuple[str, ...], due: bool = False) -> None:
     config = get_config(ctx)
     chosen = [config.source(n) for n in names] if names else list(config.sources)
     chosen = [s for s in chosen if s.enabled]
-    store = Store(config.storage_path)
+    store = Store(config.database)
     # What is printed of each source's hits, kept as each source is done instead of the
     # hits' items and mentions (a first poll of 300 feeds finds thousands).
     printed: dict[str, list[str]] = {}
@@ -115,7 +125,9 @@ def poll(ctx: click.Context, names: tuple[str, ...], due: bool = False) -> None:
             "status": r.status,
             "new": r.new_items,
             "hits": len(r.hit_ids),
-            "note": r.error or ("" if r.alerted or not r.hit_ids else "first poll: not alerted"),
+            "note": r.error
+            or ("being polled by another daemon" if r.skipped else "")
+            or ("" if r.alerted or not r.hit_ids else "first poll: not alerted"),
         }
         for r in results
     ]

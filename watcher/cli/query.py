@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -10,15 +11,16 @@ import click
 from watcher.cli.base import (
     cli,
     config_option,
+    duration,
     format_option,
     get_config,
     open_readonly,
     reports_errors,
     since,
+    stored_database,
 )
 from watcher.model import REVIEW_STATUSES
 from watcher.output import FORMATS, HIT_FORMATS, chart, period_table, render
-from watcher.store import Store
 from watcher.store.queries import GROUPS
 from watcher.timeparse import EVERY, human_duration, utcnow
 
@@ -222,13 +224,12 @@ def sources(ctx: click.Context, fmt: str) -> None:
     Example: regwatch sources --format json
     """
     config = get_config(ctx)
-    stored: dict[str, dict[str, Any]] = {}
-    if config.storage_path.exists():
-        stored = {r["name"]: r for r in Store(config.storage_path, readonly=True).source_report()}
+    store = stored_database(config)
+    stored = {r["name"]: r for r in store.source_report()} if store else {}
     rows = []
     for s in config.sources:
         r = stored.pop(s.name, None) or {"last_status": "never polled", "items": 0, "hits": 0}
-        status = r.get("last_status") or ""
+        status = r.get("last_status") or "never polled"
         if not s.enabled:
             status = "disabled"
         elif r.get("gone_at"):
@@ -285,24 +286,56 @@ def sources(ctx: click.Context, fmt: str) -> None:
 @config_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", "-p", default=8001, show_default=True, help="Port to listen on.")
+@click.option(
+    "--snapshot",
+    type=click.Path(dir_okay=False),
+    help="PostgreSQL only: the SQLite copy the web view reads (default: in the cache folder).",
+)
+@click.option(
+    "--refresh",
+    "refresh_every",
+    default="60s",
+    show_default=True,
+    help="PostgreSQL only: how often the copy is brought up to date.",
+)
 @click.pass_context
 @reports_errors
-def serve(ctx: click.Context, host: str, port: int) -> None:
+def serve(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    snapshot: str | None = None,
+    refresh_every: str = "60s",
+) -> None:
     """The web view: hits to read and review, evidence, trends and Datasette's tables.
 
     Reviewers sign in with the [[web.accounts]] of the config; without accounts it is
     read-only. Listens on this machine only unless --host says otherwise: to share it with
     a team, put it behind a reverse proxy with HTTPS. Needs the web extra:
-    pip install 'regwatch[web]'.
+    pip install 'regwatch[web]'. On PostgreSQL Datasette's pages read a SQLite copy of the
+    hit tables, refreshed every minute (or at /-/refresh); reviews go to PostgreSQL.
 
     Example: regwatch serve --port 8001   (then open http://127.0.0.1:8001/)
     """
-    from watcher.web import is_loopback, make_datasette
+    from watcher.web import is_loopback, make_datasette, require_datasette
     from watcher.web import serve as run_server
+    from watcher.web.refresh import Refresher, snapshot_path
 
     config = get_config(ctx)
-    path, web = config.storage_path, config.web
-    make_datasette(path, web)  # fails early, with a hint, without the extra or the database
+    every = duration(refresh_every, "--refresh")
+    web = config.web
+    refresher = None
+    if config.storage_url:
+        path = Path(snapshot) if snapshot else snapshot_path(config.storage_url)
+        click.echo(f"copying the hit tables of {config.database_label} to {path}", err=True)
+        require_datasette()
+        refresher = Refresher(config.storage_url, path, every)
+        refresher.start()
+    else:
+        assert config.storage_path is not None
+        path = config.storage_path
+    # Fails early, with a hint, without the extra or the database.
+    make_datasette(path, web, refresher, config.database)
     if not is_loopback(host) and web.anonymous == "read":
         click.echo(
             f"warning: listening on {host}: anyone who reaches it can read every hit; "
@@ -312,5 +345,8 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     mode = f"reviews by {len(web.accounts)} accounts" if web.accounts else "read-only"
     if web.anonymous == "none":
         mode += ", sign-in required"
-    click.echo(f"regwatch web view of {path} ({mode}): http://{host}:{port}/", err=True)
-    run_server(path, host, port, web)
+    click.echo(
+        f"regwatch web view of {config.database_label} ({mode}): http://{host}:{port}/",
+        err=True,
+    )
+    run_server(path, host, port, web, refresher, config.database)

@@ -77,7 +77,7 @@ def vacuum(ctx: click.Context, all_evidence: bool) -> None:
     )
     before, after = store.vacuum()
     store.close()
-    click.echo(f"database {config.storage_path}: {before / 1e6:.2f} MB -> {after / 1e6:.2f} MB")
+    click.echo(f"database {config.database_label}: {before / 1e6:.2f} MB -> {after / 1e6:.2f} MB")
 
 
 @cli.command()

@@ -63,7 +63,7 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {p}: {exc}") from None
     config = parse_config(text, p, env)
-    check_permissions(p, text, [(c.name, c.url) for c in config.channels])
+    check_permissions(p, text, [(c.name, c.url) for c in config.channels], config.storage_url)
     return config
 
 
@@ -97,9 +97,15 @@ def parse_config(
         for key in ("retention", "retention_hits", "retention_evidence")
     }
     http = check.table(raw.get("http", {}), HTTP, "http.")
+    storage_path, storage_url = _storage(storage, path, env if expand else None, check)
+    lease = check.duration(storage.get("lease"), "storage.lease", 60.0)
+    if not 1.0 <= lease <= 60.0:
+        raise check.fail("storage.lease", "must be between 1s and 60s")
     return Config(
         path=path,
-        storage_path=_storage_path(storage, path),
+        storage_path=storage_path,
+        storage_url=storage_url,
+        lease=lease,
         defaults=defaults,
         sources=sources,
         entities=entities,
@@ -116,9 +122,39 @@ def parse_config(
     )
 
 
-def _storage_path(storage: dict[str, Any], config_path: Path) -> Path:
+def _storage(
+    storage: dict[str, Any], config_path: Path, env: dict[str, str] | None, check: Checker
+) -> tuple[Path | None, str | None]:
+    """(SQLite path, None) or (None, PostgreSQL URL), from [storage] path or url.
+
+    No [storage] table at all keeps the default regwatch.db; a [storage] table must name
+    one of the two, and not both.
+    """
+    if "path" in storage and "url" in storage:
+        raise check.fail(
+            "storage.url",
+            "give either path (SQLite) or url (PostgreSQL), not both",
+            hint="remove storage.path to use PostgreSQL, or storage.url to use the SQLite file",
+        )
+    if "url" in storage:
+        url = storage["url"]
+        if env is not None:
+            url = expand_env(url, f"{check.path}: storage.url", env)
+        if not re.match(r"^postgres(ql)?://", url):
+            raise check.fail(
+                "storage.url",
+                "must be a PostgreSQL URL (postgresql://user@host:5432/database)",
+                hint="for a SQLite file, write storage.path instead",
+            )
+        return None, url
+    if storage and "path" not in storage:
+        raise check.fail(
+            "storage.path",
+            "missing: [storage] needs path (a SQLite file) or url (a PostgreSQL database)",
+            hint='e.g. path = "regwatch.db"',
+        )
     db_path = Path(os.path.expanduser(storage.get("path", "regwatch.db")))
-    return db_path if db_path.is_absolute() else config_path.parent / db_path
+    return (db_path if db_path.is_absolute() else config_path.parent / db_path), None
 
 
 def _defaults(d: dict[str, Any], check: Checker) -> Defaults:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from watcher.config.secrets import mask_url
+from watcher.config.secrets import mask_dsn, mask_url
 from watcher.errors import ConfigError
 from watcher.timeparse import Schedule
 
@@ -150,7 +150,9 @@ class Web:
 @dataclass(frozen=True)
 class Config:
     path: Path
-    storage_path: Path
+    storage_path: Path | None  # the SQLite file, or None with [storage] url
+    storage_url: str | None = field(default=None, repr=False)  # PostgreSQL; a secret inside
+    lease: float = 60.0  # [storage] lease: how long a claim on a source or an alert lasts
     defaults: Defaults = Defaults()
     sources: tuple[Source, ...] = ()
     entities: tuple[Entity, ...] = ()
@@ -166,6 +168,16 @@ class Config:
     http_listen: tuple[str, int] | None = None
     web: Web = Web()
     sha256: str = ""  # of the config file's text: recorded with the evidence of each hit
+
+    @property
+    def database(self) -> str:
+        """Where the Store is: the PostgreSQL URL or the SQLite path (open with Store(...))."""
+        return self.storage_url or str(self.storage_path)
+
+    @property
+    def database_label(self) -> str:
+        """The database as shown to people: the path, or the URL with its password masked."""
+        return mask_dsn(self.storage_url) if self.storage_url else str(self.storage_path)
 
     def channels_for(
         self, entity: str, topics: Iterable[str] = (), source: str | None = None

@@ -28,6 +28,8 @@ TOP: Spec = {
 }
 STORAGE: Spec = {
     "path": (str, False),
+    "url": (str, False),
+    "lease": (str, False),
     "retention": (str, False),
     "retention_hits": (str, False),
     "retention_evidence": (str, False),

@@ -34,6 +34,15 @@ def mask_url(url: str) -> str:
     return f"{scheme}://****"
 
 
+_DSN_PASSWORD = re.compile(r"^([a-z]+://[^/@:]*):[^/@]*@", re.I)
+_DSN_PARAM = re.compile(r"([?&](?:password|sslpassword)=)[^&]*", re.I)
+
+
+def mask_dsn(url: str) -> str:
+    """A libpq URL with its password (in the userinfo or a password= parameter) masked."""
+    return _DSN_PARAM.sub(r"\1****", _DSN_PASSWORD.sub(r"\1:****@", url))
+
+
 def url_has_secret(url: str) -> bool:
     """True when masking changes the URL (a password, token or key in it); unknown URLs: True."""
     import apprise
@@ -101,7 +110,8 @@ def read_credential(name: str, where: str, env: dict[str, str]) -> str:
 
 
 def missing_credentials(path: str | Path, env: dict[str, str] | None = None) -> list[str]:
-    """One line per ${credential:NAME} in the config's channel URLs that cannot be read."""
+    """One line per ${credential:NAME} in the config's channel and storage URLs that cannot
+    be read."""
     env = dict(os.environ) if env is None else env
     try:
         raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
@@ -109,23 +119,33 @@ def missing_credentials(path: str | Path, env: dict[str, str] | None = None) -> 
         return []  # load_config reports these properly
     missing = []
     channels = raw.get("channels", [])
-    for i, channel in enumerate(channels if isinstance(channels, list) else []):
-        url = channel.get("url") if isinstance(channel, dict) else None
+    urls = [
+        (f"channels[{i}].url", channel.get("url"))
+        for i, channel in enumerate(channels if isinstance(channels, list) else [])
+        if isinstance(channel, dict)
+    ]
+    storage = raw.get("storage")
+    if isinstance(storage, dict):
+        urls.append(("storage.url", storage.get("url")))
+    for where, url in urls:
         for ref in _ENV.findall(url if isinstance(url, str) else ""):
             if ref.startswith(CREDENTIAL_PREFIX):
                 try:
-                    read_credential(ref[len(CREDENTIAL_PREFIX) :], f"channels[{i}].url", env)
+                    read_credential(ref[len(CREDENTIAL_PREFIX) :], where, env)
                 except ConfigError as exc:
                     missing.append(exc.message)
     return missing
 
 
-def check_permissions(path: Path, text: str, channels: Iterable[tuple[str, str]]) -> None:
+def check_permissions(
+    path: Path, text: str, channels: Iterable[tuple[str, str]], storage_url: str | None = None
+) -> None:
     """Refuse a group- or world-writable config that holds or references a secret.
 
-    `channels` are (name, expanded URL) in file order. Whoever can write the file can point
-    a channel at their own server and receive the secret, so a ${...} reference counts as
-    much as a password written in the URL.
+    `channels` are (name, expanded URL) in file order; `storage_url` the expanded [storage]
+    url. Whoever can write the file can point a channel (or the database) at their own
+    server and receive the secret, so a ${...} reference counts as much as a password
+    written in the URL.
     """
     try:
         mode = path.stat().st_mode
@@ -133,17 +153,22 @@ def check_permissions(path: Path, text: str, channels: Iterable[tuple[str, str]]
         return
     if not mode & 0o022:
         return
-    raw = tomllib.loads(text).get("channels", [])
+    parsed = tomllib.loads(text)
+    raw = parsed.get("channels", [])
     secret = [
         name
         for (name, url), r in zip(channels, raw, strict=False)
         if "${" in str(r.get("url", "")) or url_has_secret(url)
     ]
-    if secret:
+    holders = [f"channels: {', '.join(secret)}"] if secret else []
+    written = str(parsed.get("storage", {}).get("url", ""))
+    if storage_url and ("${" in written or mask_dsn(storage_url) != storage_url):
+        holders.append("[storage] url")
+    if holders:
         who = (
             "group- and world" if mode & 0o022 == 0o022 else ("group" if mode & 0o020 else "world")
         )
         raise ConfigError(
-            f"{path} is {who}-writable and holds secrets (channels: {', '.join(secret)})",
+            f"{path} is {who}-writable and holds secrets ({'; '.join(holders)})",
             hint=f"chmod go-w {path}: anyone who can edit it can redirect the alerts and their secrets",
         )

@@ -51,8 +51,9 @@ async def run_cycle(
     """
     chosen = [s for s in (config.sources if sources is None else sources) if s.enabled]
     result = CycleResult(await poller.poll_all(chosen, on_done, force=force))
+    polled = {p.source for p in result.polls if not p.skipped}  # not by another daemon
     for source in chosen:
-        if check_health(config, store, source, utcnow()):
+        if source.name in polled and check_health(config, store, source, utcnow()):
             result.health_changes += 1
     if not config.channels:
         return result

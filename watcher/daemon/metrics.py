@@ -1,7 +1,9 @@
 """Prometheus metrics of the daemon (prometheus-client, one registry per daemon).
 
 Counters are fed as polls finish; delivery counts and last-success times are read from
-the database at scrape time, so they are right even just after a restart.
+the database at scrape time, so they are right even just after a restart. Every sample
+carries a `node` label, the daemon's node name: several daemons share one database, and
+the database's gauges are then the cluster's, seen by each.
 """
 
 from __future__ import annotations
@@ -56,11 +58,30 @@ class _StoreCollector:
         )
 
 
+class _Labelled:
+    """Every metric of a registry with one more label (node=...)."""
+
+    def __init__(self, inner: CollectorRegistry, name: str, value: str) -> None:
+        self.inner = inner
+        self.name = name
+        self.value = value
+
+    def collect(self) -> Iterator[Metric]:
+        for metric in self.inner.collect():
+            out = Metric(metric.name, metric.documentation, metric.type, metric.unit)
+            out.samples = [
+                s._replace(labels={self.name: self.value, **s.labels}) for s in metric.samples
+            ]
+            yield out
+
+
 class Metrics:
     """The daemon's metrics; `record_poll` after each poll, `render` for /metrics."""
 
-    def __init__(self, store: Store, heartbeat_age: Callable[[], float]) -> None:
+    def __init__(self, store: Store, heartbeat_age: Callable[[], float], node: str = "") -> None:
         self.registry = CollectorRegistry()
+        self.exposed = CollectorRegistry()
+        self.exposed.register(_Labelled(self.registry, "node", node))
         r = self.registry
         self.polls = Counter(
             "regwatch_polls", "Polls by source and outcome", ["source", "status"], registry=r
@@ -95,4 +116,4 @@ class Metrics:
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
-        return generate_latest(self.registry)
+        return generate_latest(self.exposed)

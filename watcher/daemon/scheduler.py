@@ -7,6 +7,12 @@ worker threads so a slow channel never stalls polling.
 Each source's job runs one poll cycle (cycle.py) for that source. SIGHUP reloads the
 config in place (Daemon.reload); readiness, watchdog, health, metrics and the per-cycle
 log line live in supervise.py.
+
+Several daemons may run on one PostgreSQL database, each a node (`--node`, default
+hostname:pid): every one schedules every source, and the first to claim a due source in
+the database polls it (store/cluster.py), so the cluster polls it once per interval. When
+the database goes away, polls and sends pause and the daemon probes it with backoff until
+it answers again (supervise.py).
 """
 
 from __future__ import annotations
@@ -29,11 +35,11 @@ from watcher.config import Config, Source, load_config
 from watcher.daemon.cycle import print_hits, run_cycle
 from watcher.daemon.notify import Notifier
 from watcher.daemon.supervise import Service
-from watcher.errors import WatcherError
+from watcher.errors import StorageError, WatcherError
 from watcher.logs import register_secrets
 from watcher.model import PollResult
-from watcher.pipeline.poll import Poller, poller_session
-from watcher.store import Store
+from watcher.pipeline.poll import Poller, jitter, poller_session
+from watcher.store import Store, node_name
 from watcher.timeparse import utcnow
 
 log = logging.getLogger(__name__)
@@ -67,30 +73,46 @@ class Daemon:
         store: Store,
         notifier: Notifier | None = None,
         stop_grace: float = STOP_GRACE,
+        node: str | None = None,
     ) -> None:
         self.config = config
         self.store = store
+        self.node = node or node_name()
         self.stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[object]] = set()
         self.poller: Poller | None = None
         self.dispatcher = Dispatcher(
-            store, config.channels, config.delivery, base_url=config.web.base_url
+            store,
+            config.channels,
+            config.delivery,
+            node=self.node,
+            lease=config.lease,
+            base_url=config.web.base_url,
         )
-        self.service = Service(config, store, notifier)
+        self.service = Service(config, store, notifier, node=self.node)
+        self.service.sent = lambda: self.dispatcher.sent
         self.notifier = self.service.notifier
         self.stop_grace = stop_grace
         self.scheduler: AsyncIOScheduler | None = None
 
     async def send_pending(self) -> None:
         """Queue due digests and start sending what is due (one sender task per channel)."""
-        if not self.config.channels:
+        if not self.config.channels or not self.service.database_usable():
             return
-        queue_digests(self.store, self.config.channels, utcnow(), base_url=self.config.web.base_url)
+        try:
+            queue_digests(
+                self.store, self.config.channels, utcnow(), base_url=self.config.web.base_url
+            )
+        except StorageError as exc:
+            self.service.database_failed(exc)
+            return
         self.dispatcher.kick()
 
     async def poll_job(self, source: Source) -> None:
         if self.stopping.is_set() or self.poller is None:
             return
+        if not self.service.database_usable():
+            return  # the database is away: this source is polled again once it is back
         task = asyncio.current_task()
         if task:
             self._tasks.add(task)
@@ -99,19 +121,32 @@ class Daemon:
                 self.config, self.store, self.poller, self.dispatcher, [source], wait=False
             )
             for result in cycle.polls:
+                if result.skipped:
+                    continue  # another daemon polls it this interval
                 log_result(result)
                 self.service.after_poll(result)
                 if result.hits and not self.config.channels:
                     print_hits(result)
+        except StorageError as exc:
+            # Nothing of the poll was stored (one transaction): its items are still new
+            # at the next poll, so nothing is lost and nothing is stored twice.
+            self.service.database_failed(exc)
         finally:
             if task:
                 self._tasks.discard(task)
 
     def add_source_job(self, scheduler: AsyncIOScheduler, source: Source, start: datetime) -> None:
-        """Schedule one source's polls at its interval, with jitter."""
+        """Schedule one source's polls at its interval, with jitter.
+
+        The first poll comes within seconds; the next ones at a phase of the interval drawn
+        at random, so that daemons sharing a database (each schedules every source) take
+        turns unevenly per source: whichever daemon's turn comes first once the source is
+        due polls it, and over the sources the work spreads across the daemons.
+        """
+        phase = start + timedelta(seconds=random.uniform(0, source.interval))
         scheduler.add_job(
             self.poll_job,
-            source_trigger(source),
+            source_trigger(source, phase),
             args=[source],
             id=f"source:{source.name}",
             name=f"poll {source.name}",
@@ -130,7 +165,8 @@ class Daemon:
             self.add_source_job(scheduler, source, start)
         scheduler.add_job(
             self.send_pending,
-            IntervalTrigger(seconds=DISPATCH_EVERY),
+            # Also what picks up the alerts a dead daemon held, once its lease has expired.
+            IntervalTrigger(seconds=min(DISPATCH_EVERY, self.config.lease)),
             id="dispatch",
             name="send pending alerts",
             next_run_time=start,
@@ -149,9 +185,9 @@ class Daemon:
         old = self.config
         try:
             new = load_config(old.path)
-            if new.storage_path != old.storage_path:
+            if new.database != old.database:
                 raise WatcherError(
-                    f"storage.path changed to {new.storage_path}",
+                    f"[storage] changed to {new.database_label}",
                     hint="restart to switch databases",
                 )
         except WatcherError as exc:
@@ -211,10 +247,11 @@ class Daemon:
             loop.add_signal_handler(sig, self.stopping.set)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
         self.store.record_start(
-            os.getpid(), socket.gethostname(), __version__, str(self.config.path)
+            self.node, socket.gethostname(), os.getpid(), __version__, str(self.config.path)
         )
         watchdog: asyncio.Task[None] | None = None
-        async with poller_session(self.config, self.store) as poller:
+        async with poller_session(self.config, self.store, self.node) as poller:
+            poller.scheduled = True
             self.poller = poller
             scheduler = AsyncIOScheduler(event_loop=loop)
             self.scheduler = scheduler
@@ -234,11 +271,12 @@ class Daemon:
             for note in self.config.notes:
                 log.warning("%s: %s", self.config.path, note)
             log.info(
-                "regwatch running: %d sources, %d entities, %d channels, database %s",
+                "regwatch running as node %s: %d sources, %d entities, %d channels, database %s",
+                self.node,
                 enabled,
                 len(self.config.entities),
                 len(self.config.channels),
-                self.store.path,
+                self.store.label,
             )
             self.notifier.ready(self.service.status_line())
             await self.stopping.wait()
@@ -266,15 +304,22 @@ class Daemon:
                 watchdog.cancel()
             await self.service.close()
         await self.service.log_cycle()
-        self.store.record_stop()
+        try:
+            self.store.record_stop(self.node)
+        except StorageError as exc:
+            log.warning("could not record the stop: %s", exc)
         log.info("stopped")
 
 
-def source_trigger(source: Source) -> IntervalTrigger:
-    """A source's interval, with up to 10% (at most a minute) of jitter."""
-    return IntervalTrigger(seconds=source.interval, jitter=min(source.interval * 0.1, 60.0))
+def source_trigger(source: Source, phase: datetime | None = None) -> IntervalTrigger:
+    """A source's interval (from `phase` on), with up to 10% (at most a minute) of jitter."""
+    return IntervalTrigger(
+        seconds=source.interval, jitter=jitter(source.interval), start_date=phase
+    )
 
 
-def run_daemon(config: Config, store: Store, stop_grace: float = STOP_GRACE) -> None:
+def run_daemon(
+    config: Config, store: Store, stop_grace: float = STOP_GRACE, node: str | None = None
+) -> None:
     """Run the daemon in the foreground until SIGTERM or SIGINT."""
-    asyncio.run(Daemon(config, store, stop_grace=stop_grace).run())
+    asyncio.run(Daemon(config, store, stop_grace=stop_grace, node=node).run())

@@ -1,7 +1,8 @@
-"""What `regwatch status` shows: the daemon, its sources, the outbox, the database size.
+"""What `regwatch status` shows: the daemons, the sources, the outbox, the database size.
 
-The running daemon keeps one row in the `daemon` table (pid, start, heartbeat); whether
-it is alive comes from the lock (the kernel's word), the heartbeat says whether it works.
+Each running daemon keeps a row in the `nodes` table (pid, start, heartbeat, what it did
+last). On SQLite whether the daemon is alive comes from its lock (the kernel's word); on
+PostgreSQL a node is live while its heartbeat is recent. The heartbeat says it works.
 """
 
 from __future__ import annotations
@@ -22,31 +23,53 @@ def _age(stamp: str | None, now: datetime) -> float | None:
 
 
 def collect_status(config: Config, now: datetime | None = None) -> dict[str, Any]:
-    """Daemon, sources, deliveries and database size, from the database and the lock."""
+    """Daemons (nodes), sources, deliveries and database size, from the database.
+
+    On SQLite whether the daemon runs comes from its lock (the kernel's word); on
+    PostgreSQL, where several may run, from the nodes' heartbeats.
+    """
     now = now or datetime.now(UTC)
     path = config.storage_path
-    pid = holder_pid(path)
+    pid = holder_pid(path) if path else None
     status: dict[str, Any] = {
         "daemon": {"running": pid is not None, "pid": pid if pid and pid > 0 else None},
-        "database": {"path": str(path), "bytes": database_size(path)},
+        "nodes": [],
+        "database": {"path": config.database_label, "bytes": database_size(path) if path else 0},
         "sources": [],
         "deliveries": {},
     }
-    if not path.exists():
+    if path and not path.exists():
         return status
-    store = Store(path, readonly=True)
+    store = Store(config.database, readonly=True)
     try:
-        row = store.daemon_row()
+        if not path:
+            status["database"]["bytes"] = store.size()
+        nodes = store.nodes()
+        if path:  # one daemon per SQLite file: the lock holder is the live one
+            for node in nodes:
+                node["live"] = node["live"] and pid is not None and node["pid"] == pid
+        status["nodes"] = [_node(n) for n in nodes]
+        live = [n for n in nodes if n["live"]]
+        if not path:
+            status["daemon"]["running"] = bool(live)
+        # The daemon line: this host's running node (SQLite: the lock holder), else the latest.
+        row = next((n for n in nodes if pid and n["pid"] == pid), None) or (
+            live[0] if live else (nodes[0] if nodes else None)
+        )
         if row:
+            running = status["daemon"]["running"]
             status["daemon"].update(
                 started_at=row["started_at"],
                 heartbeat_at=row["heartbeat_at"],
                 stopped_at=row["stopped_at"],
                 version=row["version"],
                 host=row["host"],
-                uptime_seconds=_age(row["started_at"], now) if pid else None,
-                heartbeat_age_seconds=_age(row["heartbeat_at"], now),
+                node=row["name"],
+                uptime_seconds=_age(row["started_at"], now) if running else None,
+                heartbeat_age_seconds=row["heartbeat_age"],
             )
+            if not path and running:
+                status["daemon"]["pid"] = row["pid"]
         stored = {r["name"]: r for r in store.source_report()}
         for source in config.sources:
             r = stored.get(source.name, {})
@@ -70,6 +93,23 @@ def collect_status(config: Config, now: datetime | None = None) -> dict[str, Any
     return status
 
 
+def _node(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": row["name"],
+        "live": row["live"],
+        "host": row["host"],
+        "pid": row["pid"],
+        "version": row["version"],
+        "started_at": row["started_at"],
+        "heartbeat_age_seconds": round(row["heartbeat_age"], 1),
+        "stopped_at": row["stopped_at"],
+        "polls": row["polls"],
+        "sent": row["sent"],
+        "last_action": row["last_action"],
+        "last_action_at": row["last_action_at"],
+    }
+
+
 def format_status(status: dict[str, Any]) -> list[str]:
     """Human-readable lines for `regwatch status`."""
     d = status["daemon"]
@@ -83,6 +123,15 @@ def format_status(status: dict[str, Any]) -> list[str]:
     else:
         line = "daemon: not running (never started on this database)"
     lines = [line]
+    live = [n for n in status.get("nodes", []) if n["live"]]
+    if live:
+        lines.append(f"nodes: {len(live)} live")
+    for n in live:
+        last = f"{n['last_action']} at {n['last_action_at']}" if n["last_action"] else "nothing yet"
+        lines.append(
+            f"  {n['name']:<24} heartbeat {human_duration(n['heartbeat_age_seconds'])} ago, "
+            f"{n['polls']} polls, {n['sent']} sent; last: {last}"
+        )
     db = status["database"]
     lines.append(f"database: {db['path']} ({db['bytes'] / 1e6:.1f} MB)")
     failing = [s for s in status["sources"] if s["failures"]]

@@ -24,16 +24,17 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from watcher import __version__
-from watcher.config.model import MAX_INTERVAL, Config, Source
+from watcher.config.model import Config, Source
 from watcher.errors import FetchError, StorageError
 from watcher.model import Item, Mention, PollResult, Provenance, SourceState
 from watcher.pipeline.fetch import Guard, HostLimiter, Response, fetch, make_client, refuse_private
 from watcher.pipeline.fulltext import add_full_text, archive_links
 from watcher.pipeline.sources import kind_for
 from watcher.pipeline.sources.common import PageFetcher
+from watcher.pipeline.timing import backoff_delay, due_after, jitter
 from watcher.pipeline.workers import WorkerLost, Workers, worker_count
 from watcher.pipeline.writer import Writer
-from watcher.store import Store
+from watcher.store import Store, node_name
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +42,6 @@ log = logging.getLogger(__name__)
 ROLES = {"feed": "feed", "html": "page", "presscorner": "api"}
 LOST_RETRIES = 2  # polls again of a source whose job a dying worker took with it
 FIRST_POLLS_PER_WORKER = 8  # sources in their first poll at once, per worker (at least 8)
-
-
-def backoff_delay(interval: float, failures: int) -> float:
-    """Seconds to wait after `failures` consecutive failures: doubling, at most 24 h."""
-    return min(interval * 2.0 ** max(failures - 1, 0), MAX_INTERVAL)
 
 
 class Poller:
@@ -57,8 +53,13 @@ class Poller:
         store: Store,
         client: httpx.AsyncClient | None = None,
         workers: Workers | None = None,
+        node: str | None = None,
     ) -> None:
         self.config = config
+        self.node = node or node_name()  # who claims the sources it polls
+        # True for the daemon's scheduled polls: a source is polled only once it is due, so
+        # several daemons poll it once per interval between them (`regwatch poll`: False).
+        self.scheduled = False
         self.store = store
         self.client = client
         self.workers = workers or Workers(0, config.entities, config.topics)
@@ -85,6 +86,8 @@ class Poller:
         """
         started = time.monotonic()
         try:
+            if not await self._claim(source):
+                return PollResult(source.name, "skipped")
             result = await self._poll_until_done(source, force)
         except StorageError:
             raise  # the database is broken (full disk...): that stops the poll, not one source
@@ -116,6 +119,21 @@ class Poller:
                 f"a worker process died {LOST_RETRIES + 1} times while this source was parsed",
                 hint="if only this source does it, its documents may crash the parser: "
                 "report it with the source's URL",
+            ),
+        )
+
+    async def _claim(self, source: Source) -> bool:
+        """Claim the source in the database before fetching it (see store/cluster.py); the
+        claims of polls starting together share a transaction (writer.py)."""
+        return await self.writer.write(
+            f"a claim on source {source.name!r}",
+            lambda: self.store.claim_source(
+                source.name,
+                source.url,
+                node=self.node,
+                lease=self.config.lease,
+                next_due=due_after(source.interval),
+                due=self.scheduled,
             ),
         )
 
@@ -155,6 +173,7 @@ class Poller:
             )
             state.moved_to = state.gone_at = state.next_poll_at = None
         if state.gone_at:
+            self.store.release_source(source.name, self.node)
             return PollResult(
                 source.name,
                 "gone",
@@ -163,6 +182,7 @@ class Poller:
                 http_status=410,
             )
         if not force and state.next_poll_at and state.next_poll_at > _now().isoformat():
+            self.store.release_source(source.name, self.node)
             return PollResult(source.name, "deferred", error=None)
         state.next_poll_at = None
         d = self.config.defaults
@@ -263,7 +283,7 @@ class Poller:
         else:
             delay = backoff_delay(source.interval, state.failures + 1)
             # Slack so the scheduler's next run, due about one interval later, is not skipped.
-            delay -= min(source.interval * 0.1, 60.0) + 1.0
+            delay -= jitter(source.interval) + 1.0
             if exc.retry_after is not None:
                 delay = max(delay, exc.retry_after)
                 message += f" (Retry-After: next poll in {exc.retry_after:.0f}s or later)"
@@ -350,14 +370,15 @@ class poller_session:
     and its own worker processes (``defaults.workers``; started with the first body to parse,
     stopped on exit)."""
 
-    def __init__(self, config: Config, store: Store) -> None:
+    def __init__(self, config: Config, store: Store, node: str | None = None) -> None:
         self.config = config
         self.store = store
+        self.node = node
 
     async def __aenter__(self) -> Poller:
         self.client = make_client(self.config.defaults)
         self.workers = Workers(worker_count(self.config), self.config.entities, self.config.topics)
-        return Poller(self.config, self.store, self.client, self.workers)
+        return Poller(self.config, self.store, self.client, self.workers, node=self.node)
 
     async def __aexit__(self, *exc: object) -> None:
         try:

@@ -1,4 +1,4 @@
-"""The database connection: SQLite through sqlite-utils, in WAL mode, with migrations.
+"""The Store's base: its engine (SQLite or PostgreSQL), transactions, migrations, hit rows.
 
 Tables: sources (poll state), items (every item seen, with its text), hits (item x entity),
 stories, deliveries (hit x channel) and messages (digests, health alerts). Every SQL
@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from watcher.errors import StorageError
 from watcher.model import Hit, Mention
+from watcher.store.engine import Engine, Result, Schema, SqliteEngine, is_postgres_url
 from watcher.store.migrations import MIGRATIONS
 from watcher.timeparse import now_iso
-
-if TYPE_CHECKING:
-    import sqlite_utils
 
 # Hit columns added by migrations, and what a database read before them shows instead.
 _LATER_COLUMNS = {
@@ -39,137 +36,118 @@ _LATER_COLUMNS = {
 }
 
 
-class StoreBase:
-    """One regwatch database: the connection, transactions and the schema.
+def open_engine(location: str | Path, *, readonly: bool = False) -> Engine:
+    """The engine for a location: a postgresql:// URL, else a SQLite file path."""
+    if is_postgres_url(location):
+        from watcher.store.postgres import PostgresEngine
 
-    Statements go straight to the sqlite3 connection (`conn`); `db`, the same connection
-    through sqlite-utils, is made on first use (migrations, upkeep): a poll never needs it,
-    and loading it is a tenth of a poll's start-up when every feed answers 304.
+        return PostgresEngine(str(location), readonly=readonly)
+    return SqliteEngine(location, readonly=readonly)
+
+
+def apply_migrations(engine: Engine) -> list[str]:
+    """Apply pending migrations, each in its own transaction; returns the names applied.
+
+    `engine.exclusive()` (an advisory lock on PostgreSQL) makes processes that start
+    together take turns: the first migrates, the others then find nothing to do.
+    """
+    schema = Schema(engine)
+    applied = []
+    with engine.exclusive():
+        if "_migrations" not in engine.table_names():
+            schema.execute(
+                "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, "
+                "applied_at TEXT NOT NULL)"
+            )
+        done = {r[0] for r in engine.execute("SELECT name FROM _migrations").fetchall()}
+        for name, step in MIGRATIONS:
+            if name in done:
+                continue
+            with engine.transaction():
+                step(schema)
+                engine.execute("INSERT INTO _migrations VALUES (?, ?)", [name, now_iso()])
+            applied.append(name)
+    return applied
+
+
+class StoreBase:
+    """One regwatch database: the engine, transactions and the schema.
+
+    `location` is a SQLite file path or a postgresql:// URL (see engine.py).
     """
 
-    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
-        self.path = Path(path)
+    def __init__(self, location: str | Path, *, readonly: bool = False) -> None:
+        self.engine: Engine = open_engine(location, readonly=readonly)
+        self.dialect = self.engine.dialect
+        self.label = self.engine.label  # the path, or the URL with its password masked
         self._hit_columns: str | None = None
-        self._db: sqlite_utils.Database | None = None
-        self._savepoints = 0
+        self._known_sources: set[str] = set()
         try:
-            if readonly:
-                if not self.path.exists():
-                    raise StorageError(
-                        f"database {self.path} does not exist yet",
-                        hint="run `regwatch poll` or start the daemon first",
-                    )
-                conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
-            else:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(str(self.path), timeout=30)
-            self.conn = conn
-            self._execute("PRAGMA busy_timeout = 30000")
-            # As sqlite-utils sets it: triggers behave the same whichever opened the file.
-            self._execute("PRAGMA recursive_triggers = on")
             if not readonly:
-                self._execute("PRAGMA journal_mode = WAL")
-                # FULL: a committed hit or delivery survives power loss, not just a crash.
-                self._execute("PRAGMA synchronous = FULL")
-                self._execute("PRAGMA foreign_keys = ON")
                 self.migrate()
-            elif "_migrations" not in self.table_names():
-                raise StorageError(f"{self.path} is not a regwatch database")
-        except (sqlite3.Error, OSError) as exc:
+            elif "_migrations" not in self.engine.table_names():
+                raise StorageError(f"{self.label} is not a regwatch database")
+        except self.engine.errors as exc:
+            self.engine.close()
             raise StorageError(
-                f"cannot open database {self.path}: {exc}",
-                hint="check the path in [storage] and that the folder is writable",
+                f"cannot open database {self.label}: {exc}",
+                hint="check [storage] in the config, and that regwatch may write there",
             ) from None
+        except BaseException:
+            self.engine.close()
+            raise
 
     @property
-    def db(self) -> sqlite_utils.Database:
-        """The connection through sqlite-utils (made on first use)."""
-        if self._db is None:
-            import sqlite_utils
-
-            self._db = sqlite_utils.Database(self.conn)
-        return self._db
+    def postgres(self) -> bool:
+        return self.dialect.name == "postgresql"
 
     def close(self) -> None:
-        self.conn.close()
+        self.engine.close()
 
     @contextlib.contextmanager
     def writing(self, what: str) -> Iterator[None]:
-        """One transaction; an SQLite failure (disk full, read-only) becomes a StorageError.
+        """One transaction; a database failure (disk full, read-only, server gone) becomes
+        a StorageError and nothing of the transaction is kept.
 
         Nested uses join the outer transaction (as savepoints).
         """
         try:
-            with self._transaction():
+            with self.engine.transaction():
                 yield
-        except sqlite3.Error as exc:
+        except self.engine.errors as exc:
             raise StorageError(
-                f"cannot write {what} to {self.path}: {exc}",
-                hint="check free disk space and write permission; nothing was half-written",
+                f"cannot write {what} to {self.label}: {exc}",
+                hint="check free disk space and write permission (or that the database "
+                "server runs); nothing was half-written",
             ) from None
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """BEGIN ... COMMIT, or a savepoint inside an open transaction (as sqlite-utils'
-        atomic() does, on the same connection)."""
-        conn = self.conn
-        if conn.in_transaction:
-            self._savepoints += 1
-            name = f"regwatch_{self._savepoints}"
-            conn.execute(f"SAVEPOINT {name}")
-            try:
-                yield
-            except BaseException:
-                if conn.in_transaction:  # an error may have ended the transaction already
-                    conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
-                    conn.execute(f"RELEASE SAVEPOINT {name}")
-                raise
-            else:
-                conn.execute(f"RELEASE SAVEPOINT {name}")
-            return
-        conn.execute("BEGIN")
+    def _write(self, what: str, sql: str, args: Sequence[Any] = ()) -> Result:
+        """One writing statement, atomic by itself: no BEGIN and COMMIT around it (one round
+        trip to PostgreSQL, not three); inside a `writing()` block, part of that transaction.
+        A database failure becomes a StorageError, as in `writing()`."""
         try:
-            yield
-        except BaseException:
-            conn.rollback()
-            raise
-        try:
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.rollback()
-            raise
+            return self.engine.execute(sql, args)
+        except self.engine.errors as exc:
+            raise StorageError(
+                f"cannot write {what} to {self.label}: {exc}",
+                hint="check free disk space and write permission (or that the database "
+                "server runs); nothing was half-written",
+            ) from None
 
-    def _execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
-        """Run one statement; a write outside a transaction is committed at once."""
-        conn = self.conn
-        was_in_transaction = conn.in_transaction
-        try:
-            cursor = conn.execute(sql, list(args))
-        except Exception:
-            if not was_in_transaction and conn.in_transaction:
-                conn.execute("ROLLBACK")  # the implicit transaction the statement opened
-            raise
-        if not was_in_transaction and conn.in_transaction and cursor.description is None:
-            conn.execute("COMMIT")  # sqlite3 opened one before the write: end it
-        return cursor
+    def _execute(self, sql: str, args: Sequence[Any] = ()) -> Result:
+        return self.engine.execute(sql, args)
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        cursor = self._execute(sql, args)
-        keys = [d[0] for d in cursor.description or ()]
-        return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
-
-    def table_names(self) -> list[str]:
-        """The tables of the database."""
-        return [r[0] for r in self._execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-
-    def columns(self, table: str) -> list[str]:
-        """The columns of a table, in order."""
-        return [r[1] for r in self._execute(f"PRAGMA table_info({table})")]
+        return self.engine.query(sql, args)
 
     def _value(self, sql: str, args: Sequence[Any] = ()) -> Any:
         """The first column of the first row, or None."""
         row = self._execute(sql, args).fetchone()
         return row[0] if row else None
+
+    def _insert(self, sql: str, args: Sequence[Any] = ()) -> int | None:
+        """Insert one row; its id, or None when ON CONFLICT DO NOTHING skipped it."""
+        return self.engine.insert(sql, args)
 
     def ping(self) -> None:
         """Raise unless the database answers a query (the watchdog's check)."""
@@ -178,44 +156,25 @@ class StoreBase:
     # -- schema --------------------------------------------------------------------------------
 
     def migrate(self) -> list[str]:
-        """Apply pending migrations, each in its own transaction; returns the names applied."""
-        if "_migrations" not in self.table_names():
-            self._execute(
-                "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, "
-                "applied_at TEXT NOT NULL)"
-            )
-        done = {r["name"] for r in self._query("SELECT name FROM _migrations")}
-        applied = []
-        for name, step in MIGRATIONS:
-            if name in done:
-                continue
-            with self._transaction():
-                step(self._statements())
-                self._execute("INSERT INTO _migrations VALUES (?, ?)", [name, now_iso()])
-            applied.append(name)
-        return applied
+        """Apply pending migrations, each in its own transaction; returns the names applied.
 
-    def _statements(self) -> sqlite_utils.Database:
-        """What a migration step runs its statements through: `execute(sql, params)`.
-
-        Every step only calls execute(); a plain executor spares loading sqlite-utils when a
-        new database is created (the first poll). A step needing more can use `store.db`.
+        On PostgreSQL an advisory lock makes daemons starting together migrate once.
         """
-        return cast("sqlite_utils.Database", _Statements(self))
+        return apply_migrations(self.engine)
 
     def migrations(self) -> list[str]:
         """The names of the migrations this database has had."""
         return [r["name"] for r in self._query("SELECT name FROM _migrations ORDER BY name")]
 
     def has_column(self, table: str, column: str) -> bool:
-        return column in self.columns(table)
+        return column in self.engine.columns(table)
 
     # -- hits as one type ------------------------------------------------------------------------
 
     def hit_columns(self) -> str:
         """The SELECT list that `hit_from_row` reads (hits `h` joined with items `i`)."""
         if self._hit_columns is None:
-            have = self.columns("hits")
+            have = set(self.engine.columns("hits"))
             later = ", ".join(
                 f"h.{c}" if c in have else f"{missing} AS {c}"
                 for c, missing in _LATER_COLUMNS.items()
@@ -264,13 +223,3 @@ def hit_from_row(row: dict[str, Any]) -> Hit:
         match=row.get("match"),
         rank=row.get("rank"),
     )
-
-
-class _Statements:
-    """sqlite-utils' Database.execute() over a store's connection, for migration steps."""
-
-    def __init__(self, store: StoreBase) -> None:
-        self.store = store
-
-    def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> sqlite3.Cursor:
-        return self.store._execute(sql, parameters or ())

@@ -47,12 +47,12 @@ class EvidenceStore(StoreBase):
             for hit_id, item in hits
             for capture in [*([provenance.source] if provenance.source else []), *item.captures]
         ]
-        self.conn.executemany(
+        self.engine.executemany(
             "INSERT INTO hit_evidence (hit_id, version, config_sha256, recorded_at) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (hit_id) DO NOTHING",
             [(hit_id, provenance.version, provenance.config_sha256, at) for hit_id, _ in hits],
         )
-        self.conn.executemany(
+        self.engine.executemany(
             "INSERT INTO hit_captures (hit_id, capture_id) VALUES (?, ?) "
             "ON CONFLICT (hit_id, capture_id) DO NOTHING",
             links,
@@ -60,10 +60,9 @@ class EvidenceStore(StoreBase):
 
     def _add_capture(self, capture: Capture) -> int:
         sha256 = self._put_body(capture.body)
-        row = self._execute(
+        capture_id = self._insert(
             "INSERT INTO captures (role, url, final_url, status, reason, http_version, headers, "
-            "request_headers, fetched_at, sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "RETURNING id",
+            "request_headers, fetched_at, sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 capture.role,
                 capture.url,
@@ -76,8 +75,9 @@ class EvidenceStore(StoreBase):
                 capture.fetched_at,
                 sha256,
             ],
-        ).fetchone()
-        return int(row[0])
+        )
+        assert capture_id is not None
+        return capture_id
 
     def _put_body(self, body: bytes) -> str:
         """Store a body once (compressed); its SHA-256."""

@@ -1,4 +1,4 @@
-"""Keeping the database bounded (retention, WAL checkpoints, vacuum) and the daemon's row.
+"""Keeping the database bounded: retention, WAL checkpoints, vacuum.
 
 Items that produced no hit are deleted after `[storage] retention`. Hits are the users'
 record and are kept unless `retention_hits` is set; then hits still `new` (never reviewed)
@@ -6,20 +6,16 @@ go with their deliveries and evidence, and the item keeps only its key (title an
 emptied) so that a feed still listing it never makes it look new and alert again. The
 evidence of hits still `new` goes after `retention_evidence`; that of reviewed hits only
 when asked (`vacuum --evidence`).
-
-The running daemon keeps one row in the `daemon` table (pid, start, heartbeat), which
-`regwatch status` reads.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
 
 from watcher.store.evidence import EvidenceStore
-from watcher.timeparse import human_duration, iso, now_iso, utcnow
+from watcher.store.snapshot import prune_tombstones
+from watcher.timeparse import human_duration, iso, utcnow
 
 
 @dataclass
@@ -28,15 +24,6 @@ class PruneResult:
     hits: int = 0  # hits deleted (retention_hits)
     deliveries: int = 0
     evidence: int = 0  # hits whose evidence was pruned (retention_evidence)
-
-
-def database_size(path: Path) -> int:
-    """Bytes used by the database file, its WAL and shared-memory index."""
-    return sum(
-        p.stat().st_size
-        for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
-        if p.exists()
-    )
 
 
 class MaintenanceStore(EvidenceStore):
@@ -79,6 +66,7 @@ class MaintenanceStore(EvidenceStore):
                     why=why,
                     at=iso(now),
                 )
+            prune_tombstones(self)
         return result
 
     def _prune_hits(self, old: str, result: PruneResult) -> None:
@@ -112,50 +100,16 @@ class MaintenanceStore(EvidenceStore):
             self._drop_unlinked()
 
     def checkpoint(self) -> None:
-        """Copy the WAL into the database and truncate it, so the -wal file stays small."""
-        self._execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        """Keep SQLite's write-ahead log small (PostgreSQL looks after its own)."""
+        self.engine.checkpoint()
 
     def vacuum(self) -> tuple[int, int]:
-        """Checkpoint and VACUUM; returns the size before and after, in bytes."""
-        before = database_size(self.path)
-        self.checkpoint()
-        self._execute("VACUUM")
-        self.checkpoint()
-        return before, database_size(self.path)
+        """Give free space back (SQLite: VACUUM; PostgreSQL: VACUUM ANALYZE); returns the
+        size before and after, in bytes."""
+        before = self.engine.size()
+        self.engine.vacuum()
+        return before, self.engine.size()
 
-    # -- the daemon's row ------------------------------------------------------------------------
-
-    def record_start(self, pid: int, host: str, version: str, config: str) -> None:
-        """Write the daemon row at start-up."""
-        at = now_iso()
-        with self.writing("the daemon's start"):
-            self.db.table("daemon").upsert(
-                {
-                    "id": 1,
-                    "pid": pid,
-                    "host": host,
-                    "version": version,
-                    "config": config,
-                    "started_at": at,
-                    "heartbeat_at": at,
-                    "stopped_at": None,
-                },
-                pk="id",
-            )
-
-    def record_heartbeat(self) -> None:
-        """The scheduler is alive: stamp the daemon row."""
-        with self.writing("the daemon's heartbeat"):
-            self._execute("UPDATE daemon SET heartbeat_at = ? WHERE id = 1", [now_iso()])
-
-    def record_stop(self) -> None:
-        """A clean stop: stamp the daemon row."""
-        with self.writing("the daemon's stop"):
-            self._execute("UPDATE daemon SET stopped_at = ? WHERE id = 1", [now_iso()])
-
-    def daemon_row(self) -> dict[str, Any] | None:
-        """The daemon's row (None on a database no daemon ever ran on)."""
-        if "daemon" not in self.db.table_names():
-            return None
-        rows = self._query("SELECT * FROM daemon WHERE id = 1")
-        return rows[0] if rows else None
+    def size(self) -> int:
+        """Bytes the database takes on disk."""
+        return self.engine.size()

@@ -1,26 +1,34 @@
 """Schema migrations of the hit database: append only; each runs once, in its own transaction.
 
-`StoreBase.migrate()` applies the ones a database has not recorded in its `_migrations` table.
-A migration runs one statement per execute(): executescript() would commit mid-migration.
+`StoreBase.migrate()` applies the ones a database has not recorded in its `_migrations`
+table. One numbered list serves both engines: a step writes SQLite's DDL, which `Schema`
+hands PostgreSQL with its column types (dialect.py), and branches on `db.postgres` only
+where the two differ beyond types (full-text search). A migration runs one statement per
+execute(): executescript() would commit mid-migration.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # a migration gets the database through sqlite-utils (loaded when one runs)
-    import sqlite_utils
+from watcher.store.engine import Schema
+from watcher.store.later_migrations import (
+    _m070_evidence,
+    _m071_review,
+    _m072_latest_hits_status,
+    _m080_cluster,
+    _m081_revisions,
+)
 
 
-def _execute_each(db: sqlite_utils.Database, script: str) -> None:
+def _execute_each(db: Schema, script: str) -> None:
     """Run a DDL script statement by statement: executescript() would commit mid-migration."""
     for statement in script.split(";"):
         if statement.strip():
             db.execute(statement)
 
 
-def _m001_initial(db: sqlite_utils.Database) -> None:
+def _m001_initial(db: Schema) -> None:
     _execute_each(
         db,
         """
@@ -81,12 +89,12 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m002_hit_topics(db: sqlite_utils.Database) -> None:
+def _m002_hit_topics(db: Schema) -> None:
     # Topics found in the hit's item, as a JSON array of topic names.
     db.execute("ALTER TABLE hits ADD COLUMN topics TEXT NOT NULL DEFAULT '[]'")
 
 
-def _m010_source_kinds(db: sqlite_utils.Database) -> None:
+def _m010_source_kinds(db: Schema) -> None:
     # items.extra: what a source kind knows beyond title and link, as a JSON object (the
     # press corner's "reference", "type" and "language"). sources: when the next poll may
     # run (backoff, Retry-After), where a permanent redirect led, and when a 410 disabled it.
@@ -97,7 +105,10 @@ def _m010_source_kinds(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE sources ADD COLUMN gone_at TEXT")
 
 
-def _m030_search(db: sqlite_utils.Database) -> None:
+def _m030_search(db: Schema) -> None:
+    if db.postgres:
+        _m030_search_postgres(db)
+        return
     # Full-text index over items, kept in step by triggers; existing rows are indexed here.
     # One statement per execute(): executescript() would commit the migration's transaction.
     for statement in FTS_SCHEMA:
@@ -125,6 +136,27 @@ FTS_SCHEMA = (
     "INSERT INTO items_fts (rowid, title, text) VALUES (new.id, new.title, new.text); END",
 )
 
+
+def _m030_search_postgres(db: Schema) -> None:
+    # PostgreSQL's full text: a generated tsvector (title weighted A, text B) in a text
+    # search configuration that folds accents (unaccent) and case, like FTS5's unicode61
+    # with remove_diacritics. unaccent is a trusted extension: the database's owner may
+    # create it.
+    for sql in (
+        "CREATE EXTENSION IF NOT EXISTS unaccent",
+        "CREATE TEXT SEARCH CONFIGURATION regwatch (COPY = simple)",
+        "ALTER TEXT SEARCH CONFIGURATION regwatch ALTER MAPPING FOR word, hword, hword_part, "
+        "numword, numhword, hword_numpart WITH unaccent, simple",
+        "ALTER TABLE items ADD COLUMN search tsvector GENERATED ALWAYS AS "
+        "(setweight(to_tsvector('regwatch', title), 'A') || "
+        "setweight(to_tsvector('regwatch', text), 'B')) STORED",
+        "CREATE INDEX items_search ON items USING gin (search)",
+        "CREATE INDEX items_day ON items (id, source, published, discovered)",
+        LATEST_HITS_VIEW,
+    ):
+        db.execute(sql)
+
+
 LATEST_HITS_VIEW = """CREATE VIEW latest_hits AS
     SELECT h.id, h.entity, i.title, i.link, h.snippet, h.matched, i.source,
            COALESCE(i.published, i.discovered) AS published, h.topics, h.created,
@@ -133,7 +165,7 @@ LATEST_HITS_VIEW = """CREATE VIEW latest_hits AS
     ORDER BY h.created DESC, COALESCE(i.published, i.discovered) DESC, h.id DESC"""
 
 
-def _m050_hit_details(db: sqlite_utils.Database) -> None:
+def _m050_hit_details(db: Schema) -> None:
     # Why a hit matched (configured alias, its kind, the context term that confirmed a weak
     # alias, the snippet with the mention marked) and what `regwatch rematch` learnt later.
     for column in (
@@ -148,7 +180,7 @@ def _m050_hit_details(db: sqlite_utils.Database) -> None:
         db.execute(f"ALTER TABLE hits ADD COLUMN {column}")
 
 
-def _m040_outbox(db: sqlite_utils.Database) -> None:
+def _m040_outbox(db: Schema) -> None:
     # Messages that are not one hit: digests and source-health alerts, same retry rules.
     # Statements one by one (not executescript, which commits) so the step stays atomic.
     for sql in (
@@ -178,7 +210,7 @@ def _m040_outbox(db: sqlite_utils.Database) -> None:
         db.execute(sql)
 
 
-def _m040_stories(db: sqlite_utils.Database) -> None:
+def _m040_stories(db: Schema) -> None:
     for sql in (
         """CREATE TABLE stories (
             id INTEGER PRIMARY KEY,
@@ -203,12 +235,12 @@ def _m040_stories(db: sqlite_utils.Database) -> None:
         db.execute(sql)
 
 
-def _m040_source_health(db: sqlite_utils.Database) -> None:
+def _m040_source_health(db: Schema) -> None:
     db.execute("ALTER TABLE sources ADD COLUMN health TEXT NOT NULL DEFAULT 'ok'")
     db.execute("ALTER TABLE sources ADD COLUMN health_since TEXT")
 
 
-def _m060_story_title_words(db: sqlite_utils.Database) -> None:
+def _m060_story_title_words(db: Schema) -> None:
     # The words of each title key, so a near-identical title is looked up by its words
     # (and its numbers, which must be equal) instead of compared with every title in the window.
     db.execute(
@@ -221,7 +253,7 @@ def _m060_story_title_words(db: sqlite_utils.Database) -> None:
         )"""
     )
     db.execute("CREATE INDEX story_title_words_lookup ON story_title_words (word, numbers, at)")
-    from watcher.story import title_words
+    from watcher.story import title_words  # story code, loaded only when a migration needs it
 
     rows = db.execute("SELECT key, story_id, at FROM story_keys WHERE key LIKE 'title:%'")
     for key, story, at in rows.fetchall():
@@ -234,7 +266,7 @@ def _m060_story_title_words(db: sqlite_utils.Database) -> None:
             )
 
 
-def _m020_daemon(db: sqlite_utils.Database) -> None:
+def _m020_daemon(db: Schema) -> None:
     # One row: the running (or last) daemon, for `regwatch status`; items_discovered
     # serves retention pruning. One statement per execute(): executescript() would commit
     # the migration's transaction.
@@ -253,87 +285,7 @@ def _m020_daemon(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX items_discovered ON items (discovered)")
 
 
-def _m070_evidence(db: sqlite_utils.Database) -> None:
-    # The HTTP responses behind each hit, kept at match time (store/evidence.py). Bodies are
-    # compressed and content-addressed: one row per distinct body, however many captures.
-    for sql in (
-        """CREATE TABLE evidence_bodies (
-            sha256 TEXT PRIMARY KEY,
-            size INTEGER NOT NULL,
-            codec TEXT NOT NULL,
-            data BLOB NOT NULL
-        )""",
-        # One fetch: what was asked, what came back (headers as received, JSON [[name, value]]).
-        """CREATE TABLE captures (
-            id INTEGER PRIMARY KEY,
-            role TEXT NOT NULL,
-            url TEXT NOT NULL,
-            final_url TEXT NOT NULL,
-            status INTEGER NOT NULL,
-            reason TEXT NOT NULL,
-            http_version TEXT NOT NULL,
-            headers TEXT NOT NULL,
-            request_headers TEXT NOT NULL,
-            fetched_at TEXT NOT NULL,
-            sha256 TEXT NOT NULL REFERENCES evidence_bodies(sha256)
-        )""",
-        "CREATE INDEX captures_sha256 ON captures (sha256)",
-        """CREATE TABLE hit_captures (
-            hit_id INTEGER NOT NULL REFERENCES hits(id),
-            capture_id INTEGER NOT NULL REFERENCES captures(id),
-            PRIMARY KEY (hit_id, capture_id)
-        )""",
-        "CREATE INDEX hit_captures_capture ON hit_captures (capture_id)",
-        # Per hit: who matched it (version, config) and, once pruned, when and why.
-        """CREATE TABLE hit_evidence (
-            hit_id INTEGER PRIMARY KEY REFERENCES hits(id),
-            version TEXT NOT NULL,
-            config_sha256 TEXT NOT NULL,
-            recorded_at TEXT NOT NULL,
-            pruned_at TEXT,
-            pruned_why TEXT
-        )""",
-    ):
-        db.execute(sql)
-
-
-def _m071_review(db: sqlite_utils.Database) -> None:
-    # A review status on every hit, and the append-only log of every change (store/review.py).
-    for sql in (
-        "ALTER TABLE hits ADD COLUMN review_status TEXT NOT NULL DEFAULT 'new'",
-        "ALTER TABLE hits ADD COLUMN reviewed_by TEXT",
-        "ALTER TABLE hits ADD COLUMN reviewed_at TEXT",
-        "ALTER TABLE hits ADD COLUMN review_note TEXT",
-        "CREATE INDEX hits_review_status ON hits (review_status, created)",
-        """CREATE TABLE review_log (
-            id INTEGER PRIMARY KEY,
-            hit_id INTEGER NOT NULL REFERENCES hits(id),
-            at TEXT NOT NULL,
-            reviewer TEXT NOT NULL,
-            from_status TEXT NOT NULL,
-            to_status TEXT NOT NULL,
-            note TEXT
-        )""",
-        "CREATE INDEX review_log_hit ON review_log (hit_id)",
-        "CREATE INDEX review_log_at ON review_log (at)",
-    ):
-        db.execute(sql)
-
-
-def _m072_latest_hits_status(db: sqlite_utils.Database) -> None:
-    # The web view's latest_hits gains each hit's review status (a facet for analysts).
-    db.execute("DROP VIEW IF EXISTS latest_hits")
-    db.execute(
-        """CREATE VIEW latest_hits AS
-    SELECT h.id, h.entity, i.title, i.link, h.snippet, h.matched, i.source,
-           COALESCE(i.published, i.discovered) AS published, h.topics, h.created,
-           h.item_id, h.review_status AS status, h.reviewed_by
-    FROM hits h JOIN items i ON i.id = h.item_id
-    ORDER BY h.created DESC, COALESCE(i.published, i.discovered) DESC, h.id DESC"""
-    )
-
-
-MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
+MIGRATIONS: list[tuple[str, Callable[[Schema], None]]] = [
     ("001_initial", _m001_initial),
     ("002_hit_topics", _m002_hit_topics),
     ("010_source_kinds", _m010_source_kinds),
@@ -347,5 +299,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("070_evidence", _m070_evidence),
     ("071_review", _m071_review),
     ("072_latest_hits_status", _m072_latest_hits_status),
+    ("080_cluster", _m080_cluster),
+    ("081_revisions", _m081_revisions),
     # Append new migrations here; never reorder or edit one that has been released.
 ]

@@ -10,7 +10,6 @@ message, sent with it). A row is marked sent only after the send succeeded.
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -50,48 +49,99 @@ class Outgoing:
 
 
 class OutboxStore(StoreBase):
-    def due_work(self, channel: str, now: str, *, hits: bool, limit: int) -> list[Outgoing]:
-        """What `channel` should send at `now`, oldest first; its hits only when `hits`."""
+    def claim_work(
+        self, channel: str, now: str, *, node: str, lease: float, hits: bool, limit: int
+    ) -> list[Outgoing]:
+        """Claim what `channel` should send at `now`, oldest first; its hits only when `hits`.
+
+        The rows are leased to `node` for `lease` seconds: other daemons skip them until
+        the lease ends (it ends early when the send is recorded, or `release_work`).
+        """
         work = []
-        if hits:
-            for row in self._query(
-                f"""SELECT d.id AS delivery_id, d.attempts, d.created AS delivery_created,
-                          {self.hit_columns()}
-                   FROM deliveries d JOIN hits h ON h.id = d.hit_id
-                   JOIN items i ON i.id = h.item_id
-                   WHERE d.channel = ? AND d.status IN ('pending', 'failed')
-                     AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?)
-                   ORDER BY d.id LIMIT ?""",
-                [channel, now, limit],
-            ):
-                work.append(
-                    Outgoing(
-                        "hit",
-                        row["delivery_id"],
-                        row["attempts"],
-                        row["delivery_created"],
-                        hit=hit_from_row(row),
+        with self.writing("claimed alerts"):
+            if hits:
+                ids = self._claim("deliveries", channel, now, node, lease, limit)
+                for row in (
+                    self._query(
+                        f"""SELECT d.id AS delivery_id, d.attempts, d.created AS delivery_created,
+                              {self.hit_columns()}
+                       FROM deliveries d JOIN hits h ON h.id = d.hit_id
+                       JOIN items i ON i.id = h.item_id
+                       WHERE d.id IN ({",".join("?" * len(ids))})""",
+                        ids,
                     )
+                    if ids
+                    else []
+                ):
+                    work.append(
+                        Outgoing(
+                            "hit",
+                            row["delivery_id"],
+                            row["attempts"],
+                            row["delivery_created"],
+                            hit=hit_from_row(row),
+                        )
+                    )
+            ids = self._claim("messages", channel, now, node, lease, limit)
+            for row in (
+                self._query(f"SELECT * FROM messages WHERE id IN ({','.join('?' * len(ids))})", ids)
+                if ids
+                else []
+            ):
+                message = Message(row["title"], row["body"], row["body_format"])
+                work.append(
+                    Outgoing(row["kind"], row["id"], row["attempts"], row["created"], None, message)
                 )
-        for row in self._query(
-            """SELECT * FROM messages WHERE channel = ? AND status IN ('pending', 'failed')
-                 AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY id LIMIT ?""",
-            [channel, now, limit],
-        ):
-            message = Message(row["title"], row["body"], row["body_format"])
-            work.append(
-                Outgoing(row["kind"], row["id"], row["attempts"], row["created"], None, message)
-            )
         return sorted(work, key=lambda w: (w.created, w.table, w.id))
+
+    def _claim(
+        self, table: str, channel: str, now: str, node: str, lease: float, limit: int
+    ) -> list[int]:
+        """Lease the due rows of `table` (inside the caller's transaction); their ids."""
+        stamp = self.dialect.stamp()
+        lease = lease if self.dialect.shared else 0.0  # see Dialect.shared
+        ids = [
+            int(r[0])
+            for r in self._execute(
+                f"""SELECT id FROM {table} WHERE channel = ? AND status IN ('pending', 'failed')
+                    AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+                    AND (lease_until IS NULL OR lease_until <= {stamp})
+                    ORDER BY id LIMIT ?{self.dialect.skip_locked}""",
+                [channel, now, 0.0, limit],
+            ).fetchall()
+        ]
+        if ids:
+            self._execute(
+                f"UPDATE {table} SET lease_node = ?, lease_until = {stamp} "
+                f"WHERE id IN ({','.join('?' * len(ids))})",
+                [node, lease, *ids],
+            )
+        return ids
+
+    def release_work(self, work: list[Outgoing], node: str) -> None:
+        """Give back claimed rows not sent: another daemon (or this one) may take them now."""
+        with self.writing("released alerts"):
+            for table in ("deliveries", "messages"):
+                ids = [w.id for w in work if w.table == table]
+                if ids:
+                    self._execute(
+                        f"UPDATE {table} SET lease_node = NULL, lease_until = NULL "
+                        f"WHERE lease_node = ? AND id IN ({','.join('?' * len(ids))})",
+                        [node, *ids],
+                    )
 
     def mark_sent(self, work: Outgoing, at: str) -> None:
         """A send succeeded: the row (and the hits a digest carried) are sent."""
+        sql = (
+            f"UPDATE {work.table} SET status = 'sent', attempts = attempts + 1, "
+            "last_error = NULL, next_attempt_at = NULL, lease_node = NULL, lease_until = NULL, "
+            "updated = ?, sent_at = ? WHERE id = ?"
+        )
+        if work.table == "deliveries":  # one statement: no transaction around it
+            self._write("the outcome of a send", sql, [at, at, work.id])
+            return
         with self.writing("the outcome of a send"):
-            self._execute(
-                f"UPDATE {work.table} SET status = 'sent', attempts = attempts + 1, "
-                "last_error = NULL, next_attempt_at = NULL, updated = ?, sent_at = ? WHERE id = ?",
-                [at, at, work.id],
-            )
+            self._execute(sql, [at, at, work.id])
             if work.table == "messages":
                 self._execute(
                     "UPDATE deliveries SET status = 'sent', updated = ?, sent_at = ? "
@@ -101,19 +151,20 @@ class OutboxStore(StoreBase):
 
     def mark_failed(self, work: Outgoing, error: str, retry_at: str | None, at: str) -> None:
         """A send failed: retried at `retry_at`, or dead when that is None."""
-        with self.writing("the outcome of a send"):
-            self._execute(
-                f"UPDATE {work.table} SET status = ?, attempts = ?, last_error = ?, "
-                "next_attempt_at = ?, updated = ? WHERE id = ?",
-                [
-                    "failed" if retry_at else "dead",
-                    work.attempts + 1,
-                    error[:1000],
-                    retry_at,
-                    at,
-                    work.id,
-                ],
-            )
+        self._write(
+            "the outcome of a send",
+            f"UPDATE {work.table} SET status = ?, attempts = ?, last_error = ?, "
+            "next_attempt_at = ?, lease_node = NULL, lease_until = NULL, updated = ? "
+            "WHERE id = ?",
+            [
+                "failed" if retry_at else "dead",
+                work.attempts + 1,
+                error[:1000],
+                retry_at,
+                at,
+                work.id,
+            ],
+        )
 
     # -- source health ---------------------------------------------------------------------------
 
@@ -133,26 +184,41 @@ class OutboxStore(StoreBase):
         )
 
     def change_health(
-        self, name: str, state: str, at: str, alerts: list[tuple[str, str, str, Message]]
-    ) -> None:
-        """Record a source's new health and queue its alerts (channel, kind, subject, message)."""
+        self,
+        name: str,
+        change: tuple[str, str],
+        at: str,
+        alerts: list[tuple[str, str, str, Message]],
+    ) -> bool:
+        """Record a source's new health and queue its alerts (channel, kind, subject, message).
+
+        `change` is (the health judged on, the new one): when another daemon recorded a
+        change meanwhile, nothing is written and this returns False, so each change of
+        state is alerted once.
+        """
+        previous, state = change
         with self.writing("a source's health"):
-            self._execute(
-                "UPDATE sources SET health = ?, health_since = ? WHERE name = ?", [state, at, name]
+            cur = self._execute(
+                "UPDATE sources SET health = ?, health_since = ? WHERE name = ? AND health = ?",
+                [state, at, name, previous],
             )
+            if not cur.rowcount:
+                return False
             for channel, kind, subject, message in alerts:
                 self.enqueue_message(channel, kind, subject, message, at)
+        return True
 
     def enqueue_message(
         self, channel: str, kind: str, subject: str, message: Message, at: str
     ) -> int:
         """Queue a message that is not one hit (inside the caller's transaction); returns its id."""
-        cur = self._execute(
+        message_id = self._insert(
             "INSERT INTO messages (channel, kind, subject, title, body, body_format, created, "
             "updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [channel, kind, subject, message.title, message.body, message.body_format, at, at],
         )
-        return int(cur.lastrowid or 0)
+        assert message_id is not None
+        return message_id
 
     # -- digests ---------------------------------------------------------------------------------
 
@@ -161,11 +227,24 @@ class OutboxStore(StoreBase):
         value = self._value("SELECT last_slot FROM digest_state WHERE channel = ?", [channel])
         return str(value) if value is not None else None
 
-    def set_digest_slot(self, channel: str, slot: str) -> None:
-        self._execute(
-            "INSERT OR REPLACE INTO digest_state (channel, last_slot) VALUES (?, ?)",
+    def advance_digest_slot(self, channel: str, slot: str) -> bool | None:
+        """Record `slot` as `channel`'s last digest slot (inside the caller's transaction).
+
+        True: it follows an earlier slot, so this caller queues that period's digest; False:
+        the channel's first slot (nothing to send yet); None: the channel is already at or
+        past it (another daemon got there first: it queues the digest, not us).
+        """
+        cur = self._execute(
+            "UPDATE digest_state SET last_slot = ? WHERE channel = ? AND last_slot < ?",
+            [slot, channel, slot],
+        )
+        if cur.rowcount:
+            return True
+        cur = self._execute(
+            "INSERT INTO digest_state (channel, last_slot) VALUES (?, ?) ON CONFLICT DO NOTHING",
             [channel, slot],
         )
+        return False if cur.rowcount else None
 
     def digest_hits(self, channel: str) -> list[tuple[int, Hit]]:
         """The pending deliveries of a digest channel: (delivery id, hit), newest first."""
@@ -216,12 +295,12 @@ class OutboxStore(StoreBase):
               UNION ALL
               SELECT m.kind, m.id, m.channel, m.status, m.attempts, m.next_attempt_at, m.created,
                      m.sent_at, NULL, NULL, NULL, NULL, m.subject, NULL, m.last_error
-              FROM messages m)
+              FROM messages m) AS outbox
             {"WHERE " + " AND ".join(where) if where else ""}
             ORDER BY created DESC, id DESC"""
         if limit:
             sql += f" LIMIT {int(limit)}"
-        with schema_errors():
+        with self.schema_errors():
             return self._query(sql, args)
 
     def retry_deliveries(self, *, dead: bool = False, channel: str | None = None) -> int:
@@ -245,23 +324,24 @@ class OutboxStore(StoreBase):
                     count += cur.rowcount
         return count
 
+    @contextlib.contextmanager
+    def schema_errors(self) -> Iterator[None]:
+        """A database not yet upgraded to the outbox and stories, read read-only: say what to do."""
+        try:
+            yield
+        except self.engine.errors as exc:
+            if any(name in str(exc) for name in ("messages", "next_attempt_at", "story_id")):
+                raise StorageError(
+                    "this database was written by an older regwatch (no delivery outbox or "
+                    "stories)",
+                    hint="run `regwatch poll` once (or restart the daemon): it upgrades the "
+                    "database",
+                ) from None
+            raise
+
     def delivery_counts(self) -> dict[tuple[str, str], int]:
         """Deliveries by (channel, status)."""
         rows = self._execute(
             "SELECT channel, status, COUNT(*) FROM deliveries GROUP BY channel, status"
         ).fetchall()
         return {(channel, status): n for channel, status, n in rows}
-
-
-@contextlib.contextmanager
-def schema_errors() -> Iterator[None]:
-    """A database not yet upgraded to the outbox and stories, read read-only: say what to do."""
-    try:
-        yield
-    except sqlite3.OperationalError as exc:
-        if any(name in str(exc) for name in ("messages", "next_attempt_at", "story_id")):
-            raise StorageError(
-                "this database was written by an older regwatch (no delivery outbox or stories)",
-                hint="run `regwatch poll` once (or restart the daemon): it upgrades the database",
-            ) from None
-        raise

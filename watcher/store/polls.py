@@ -71,16 +71,17 @@ class PollStore(StoryStore, EvidenceStore):
                 last_success_at=at,
                 first_poll_at=state.first_poll_at or at,
             )
-        # An upsert of these columns only: a failed poll keeps the validators of the last good
-        # one, and columns kept by others (health) are left alone.
-        columns = ", ".join(row)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in row if c != "name")
-        with self.writing(f"the state of source {state.name!r}"):
-            self._execute(
-                f"INSERT INTO sources ({columns}) VALUES ({', '.join('?' * len(row))}) "
-                f"ON CONFLICT (name) DO UPDATE SET {updates}",
-                list(row.values()),
-            )
+        # The poll is over: its claim on the source ends with it (cluster.py).
+        row.update(lease_node=None, lease_until=None)
+        columns = list(row)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "name")
+        self._write(
+            f"the state of source {state.name!r}",
+            f"INSERT INTO sources ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' * len(columns))}) "
+            f"ON CONFLICT (name) DO UPDATE SET {updates}",
+            list(row.values()),
+        )
 
     def new_keys(self, source: str, keys: Iterable[str]) -> list[str]:
         """Those of `keys` not stored yet for `source`, in order, once each."""
@@ -123,6 +124,7 @@ class PollStore(StoryStore, EvidenceStore):
         with self.writing(f"the poll of source {state.name!r}"):
             ids = self._insert_items(state.name, items, at)
             kept = [(item, mention) for item, mention in found if item.key in ids]
+            self.lock_stories([item for item, _ in kept])
             stories = self.assign_stories(
                 list({id(i): i for i, _ in kept}.values()), at, story_window
             )
@@ -206,7 +208,7 @@ class PollStore(StoryStore, EvidenceStore):
                 seen = key in delivered or self.story_delivered(channel, story, m.entity)
                 delivered.add(key)
                 rows.append((hit_id, channel, "merged" if seen else "pending", at, at))
-        self.conn.executemany(
+        self.engine.executemany(
             "INSERT INTO deliveries (hit_id, channel, status, created, updated) "
             "VALUES (?, ?, ?, ?, ?)",
             rows,
@@ -223,19 +225,20 @@ class PollStore(StoryStore, EvidenceStore):
         story: int | None = None,
     ) -> int:
         """Insert one hit row (inside the caller's transaction); returns its id."""
-        cur = self._execute(
+        hit_id = self._insert(
             'INSERT INTO hits (item_id, entity, matched, field, start, "end", snippet, created, '
             "alerted, topics, alias, kind, confirmed_by, marked, retroactive, story_id) "
             f"VALUES {_marks(16, 1)}",
             _hit_values(item_id, m, at, alerted, retroactive, story),
         )
-        return int(cur.lastrowid or 0)
+        assert hit_id is not None
+        return hit_id
 
     def add_deliveries(self, hit_id: int, channels: Iterable[str], at: str) -> None:
         """Pending deliveries of one hit to these channels (inside the caller's transaction)."""
-        self.conn.executemany(
-            "INSERT OR IGNORE INTO deliveries (hit_id, channel, status, created, updated) "
-            "VALUES (?, ?, 'pending', ?, ?)",
+        self.engine.executemany(
+            "INSERT INTO deliveries (hit_id, channel, status, created, updated) "
+            "VALUES (?, ?, 'pending', ?, ?) ON CONFLICT DO NOTHING",
             [(hit_id, channel, at, at) for channel in channels],
         )
 

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
 from watcher.model import Hit
 from watcher.store.base import StoreBase, hit_from_row
-from watcher.store.search import RANK, SNIPPET, fts_errors, fts_query
+from watcher.store.dialect import SQLITE, Dialect
+from watcher.store.fulltext import search_for
+from watcher.store.search import fts_errors
 from watcher.timeparse import EVERY, period_of, periods
 
-# Trend groups: the column, and the join that makes one row per (hit, topic) for topics.
+# Trend groups: the column (for topics, one row per (hit, topic) is joined in).
 GROUPS = {
-    "entity": ("h.entity", ""),
-    "source": ("i.source", ""),
-    "topic": ("t.value", ", json_each(h.topics) t"),
-    "status": ("h.review_status", ""),
+    "entity": "h.entity",
+    "source": "i.source",
+    "topic": "t.value",
+    "status": "h.review_status",
 }
 # The date a hit counts at: its item's publication, else when regwatch found it.
 WHEN = "substr(COALESCE(i.published, h.created), 1, 10)"
@@ -42,9 +43,10 @@ class QueryStore(StoreBase):
         With `search` (full-text, see store/search.py) the hits are ranked by relevance, then
         date, and each has `match`: a snippet with the matching words marked.
         """
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if entity:
-            where.append("h.entity = ? COLLATE NOCASE")
+            where.append(self.dialect.nocase_equals("h.entity"))
             args.append(entity)
         if source:
             where.append("i.source = ?")
@@ -56,8 +58,9 @@ class QueryStore(StoreBase):
             where.append("COALESCE(i.published, h.created) < ?")
             args.append(until)
         if topic:
+            topics = self.dialect.json_values("h.topics", "t")
             where.append(
-                "EXISTS (SELECT 1 FROM json_each(h.topics) t WHERE t.value = ? COLLATE NOCASE)"
+                f"EXISTS (SELECT 1 FROM {topics} WHERE {self.dialect.nocase_equals('t.value')})"
             )
             args.append(topic)
         if status:
@@ -70,29 +73,13 @@ class QueryStore(StoreBase):
         if limit and offset:
             cut += f" OFFSET {int(offset)}"
         if search:
-            # Rank, keep the best, then make snippets for those only (a snippet is costly).
-            query = fts_query(search)
-            where.append("items_fts MATCH ?")
-            args.append(query)
-            sql = f"""WITH top AS (
-                    SELECT h.id AS hit_id, {RANK} AS rank,
-                        COALESCE(i.published, i.discovered) AS day
-                    FROM items_fts JOIN items i INDEXED BY items_day ON i.id = items_fts.rowid
-                    JOIN hits h ON h.item_id = i.id
-                    WHERE {" AND ".join(where)}
-                    ORDER BY rank, day DESC, h.id DESC{cut})
-                SELECT {columns}, {SNIPPET} AS match, round(top.rank, 3) AS rank
-                FROM top JOIN hits h ON h.id = top.hit_id JOIN items i ON i.id = h.item_id
-                CROSS JOIN items_fts ON items_fts.rowid = i.id
-                WHERE items_fts MATCH ?
-                ORDER BY top.rank, top.day DESC, h.id DESC"""
-            args.append(query)
+            sql, args = search_for(self.dialect).hits(columns, (where, args), search, cut)
         else:
             sql = f"""SELECT {columns}
                FROM hits h JOIN items i ON i.id = h.item_id
                {"WHERE " + " AND ".join(where) if where else ""}
                ORDER BY h.created DESC, COALESCE(i.published, i.discovered) DESC, h.id DESC{cut}"""
-        with fts_errors(search or ""):
+        with fts_errors(search or "", self.engine.errors):
             return [hit_from_row(r) for r in self._query(sql, args)]
 
     def search_items(
@@ -104,54 +91,25 @@ class QueryStore(StoreBase):
         limit: int | None = 20,
     ) -> list[dict[str, Any]]:
         """Stored items matching `query` (hit or not), most relevant first, then newest."""
-        where, args = ["items_fts MATCH ?"], [fts_query(query)]
+        where: list[str] = []
+        args: list[Any] = []
         if source:
             where.append("i.source = ?")
             args.append(source)
         if since:
             where.append("COALESCE(i.published, i.discovered) >= ?")
             args.append(since)
-        # Rank first, then make snippets for the rows kept only: a snippet costs far more
-        # than a rank, and SQLite would make one for every match before sorting. CROSS JOIN
-        # keeps `top` as the outer loop, so the index is read by rowid, not scanned again.
-        sql = f"""WITH top AS (
-                    SELECT i.id, {RANK} AS rank, COALESCE(i.published, i.discovered) AS day
-                    FROM items_fts JOIN items i INDEXED BY items_day ON i.id = items_fts.rowid
-                    WHERE {" AND ".join(where)}
-                    ORDER BY rank, day DESC {f"LIMIT {int(limit)}" if limit else ""})
-                  SELECT i.id, i.source, top.day AS published, i.title, i.link, {SNIPPET} AS match,
-                      (SELECT group_concat(h.entity, ', ') FROM hits h WHERE h.item_id = i.id)
-                          AS entities,
-                      round(top.rank, 3) AS rank
-                  FROM top CROSS JOIN items_fts ON items_fts.rowid = top.id
-                  JOIN items i ON i.id = top.id
-                  WHERE items_fts MATCH ?
-                  ORDER BY top.rank, top.day DESC"""
-        args.append(args[0])
-        with fts_errors(query):
+        cut = f" LIMIT {int(limit)}" if limit else ""
+        sql, args = search_for(self.dialect).items((where, args), query, cut)
+        with fts_errors(query, self.engine.errors):
             return self._query(sql, args)
 
     def rebuild_index(self, progress: Callable[[int], None] | None = None) -> int:
         """Re-index every item in one transaction; `progress(n)` is told of each batch done."""
-        total = 0
         with self.writing("the search index"):
-            self._execute("INSERT INTO items_fts (items_fts) VALUES ('delete-all')")
-            last = 0
-            while True:
-                rows = self._execute(
-                    "SELECT id, title, text FROM items WHERE id > ? ORDER BY id LIMIT 2000", [last]
-                ).fetchall()
-                if not rows:
-                    break
-                self.db.conn.executemany(
-                    "INSERT INTO items_fts (rowid, title, text) VALUES (?, ?, ?)", rows
-                )
-                last = rows[-1][0]
-                total += len(rows)
-                if progress:
-                    progress(len(rows))
-            self._execute("INSERT INTO items_fts (items_fts) VALUES ('optimize')")
-        return total
+            return search_for(self.dialect).rebuild(
+                self._execute, self.engine.executemany, progress
+            )
 
     def hit_choices(self) -> dict[str, list[str]]:
         """The entities and sources that have hits, for a reviewer's filters."""
@@ -206,7 +164,9 @@ class QueryStore(StoreBase):
         self, *, since: str, by: str = "entity", every: str = "week", until: str | None = None
     ) -> list[dict[str, Any]]:
         """Hit counts as tidy rows {period, <by>, hits} (see `count_hits`)."""
-        return count_hits(self.db.conn, since=since, by=by, every=every, until=until)
+        return count_hits(
+            self.engine, since=since, by=by, every=every, until=until, dialect=self.dialect
+        )
 
     # -- rematch ---------------------------------------------------------------------------------
 
@@ -249,22 +209,25 @@ class QueryStore(StoreBase):
 
 
 def count_hits(
-    conn: sqlite3.Connection,
+    conn: Any,
     *,
     since: str,
     by: str = "entity",
     every: str = "week",
     until: str | None = None,
+    dialect: Dialect = SQLITE,
 ) -> list[dict[str, Any]]:
     """Counts as tidy rows {period, <by>, hits}, every period present for every group.
 
-    Takes a plain connection so the web view can run it on Datasette's read-only one.
+    `conn` is anything with execute(sql, args).fetchall(): an Engine, or the plain SQLite
+    connection Datasette hands the web view (read-only).
     """
     if by not in GROUPS:
         raise ValueError(f"by must be one of {', '.join(GROUPS)}")
     if every not in EVERY:
         raise ValueError(f"every must be one of {', '.join(EVERY)}")
-    column, join = GROUPS[by]
+    column = GROUPS[by]
+    join = ", " + dialect.json_values("h.topics", "t") if by == "topic" else ""
     start = datetime.fromisoformat(since).date()
     end = datetime.fromisoformat(until).date() if until else datetime.now(UTC).date()
     counts: dict[tuple[str, str], int] = {}

@@ -39,12 +39,13 @@ class ReviewStore(StoreBase):
         logged = []
         with self.writing("a review"):
             for hit_id in ids:
-                # The log row first: its INSERT takes the write lock and reads the status it
-                # replaces in one statement, so a concurrent review cannot slip in between.
+                # The log row first: its INSERT takes the write lock (SQLite; on PostgreSQL
+                # the hit's row lock) and reads the status it replaces in one statement, so a
+                # concurrent review cannot slip in between.
                 row = self._execute(
                     "INSERT INTO review_log (hit_id, at, reviewer, from_status, to_status, note) "
-                    "SELECT id, ?, ?, review_status, ?, ? FROM hits WHERE id = ? "
-                    "RETURNING id, from_status",
+                    "SELECT id, ?, ?, review_status, ?, ? FROM hits WHERE id = ?"
+                    f"{self.dialect.for_update} RETURNING id, from_status",
                     [at, by, status, note, hit_id],
                 ).fetchone()
                 if row is None:
@@ -85,7 +86,7 @@ class ReviewStore(StoreBase):
         if hit_id is not None:
             where.append("hit_id = ?")
             args.append(hit_id)
-        if "review_log" not in self.db.table_names():
+        if "review_log" not in self.engine.table_names():
             return []  # a database from before reviews, read read-only
         sql = (
             "SELECT id, hit_id, at, reviewer, from_status, to_status, note FROM review_log"

@@ -75,16 +75,30 @@ class StoryStore(StoreBase):
                 if story is not None:
                     break
             if story is None:
-                cur = self._execute(
+                story = self._insert(
                     "INSERT INTO stories (title, created) VALUES (?, ?)",
                     [item.title or "(untitled)", at],
                 )
-                story = int(cur.lastrowid or 0)
+                assert story is not None
             for key in keys[item.key]:
                 self._add_key(known, key, story, when)
             stories[item.key] = story
         self._flush(known)
         return stories
+
+    def lock_stories(self, items: list[Item]) -> None:
+        """Concurrent polls on PostgreSQL that store copies of one story take turns (inside
+        the caller's transaction), so the second sees the first's story and merges into it.
+
+        Keys are locked in sorted order, so two polls never wait for each other in a circle.
+        """
+        if not self.dialect.lock_key:
+            return  # SQLite has one writer at a time
+        from watcher.story import story_keys
+
+        keys = sorted({k for item in items for k in story_keys(item.title, item.link, item.text)})
+        for key in keys:
+            self._execute(self.dialect.lock_key, [key])
 
     def _known_keys(self, keys: list[str]) -> _Known:
         """What the database holds of these keys, and which title words it indexes."""
@@ -145,12 +159,12 @@ class StoryStore(StoreBase):
 
     def _flush(self, known: _Known) -> None:
         """Write the keys and title words recorded since the last flush."""
-        self.conn.executemany(
+        self.engine.executemany(
             "INSERT INTO story_keys (key, story_id, at) VALUES (?, ?, ?) "
             "ON CONFLICT (key, story_id) DO NOTHING",
             known.new_keys,
         )
-        self.conn.executemany(
+        self.engine.executemany(
             "INSERT INTO story_title_words (word, numbers, at, key, story_id) "
             "VALUES (?, ?, ?, ?, ?)",
             known.new_words,
@@ -177,8 +191,8 @@ class StoryStore(StoreBase):
         self._flush(known)  # the index query must see this batch's titles too
         marks = ",".join("?" * len(comparer.probe))
         for other, story in self._execute(
-            f"SELECT DISTINCT key, story_id FROM story_title_words WHERE word IN ({marks}) "
-            "AND numbers = ? AND at BETWEEN ? AND ? ORDER BY at DESC",
+            f"SELECT key, story_id FROM story_title_words WHERE word IN ({marks}) "
+            "AND numbers = ? AND at BETWEEN ? AND ? GROUP BY key, story_id ORDER BY MAX(at) DESC",
             [*comparer.probe, comparer.numbers, low, high],
         ).fetchall():
             if comparer.similar(other):

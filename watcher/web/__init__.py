@@ -4,7 +4,9 @@ Datasette is an optional extra (`pip install 'regwatch[web]'`); nothing here imp
 until a web view is asked for. Datasette opens the database with `?mode=ro`, so it sees the
 daemon's new hits as they are committed and its SQL pages never write. A review by a
 signed-in account (site.py, pages.py) is the one write a request can make, through a
-Store opened for it alone.
+Store opened for it alone. Over PostgreSQL, Datasette reads a SQLite copy of the hit tables
+that a Refresher (refresh.py) brings up to date every minute, or at /-/refresh; the
+reviewer's pages read, and reviews write, PostgreSQL itself.
 """
 
 from __future__ import annotations
@@ -16,21 +18,31 @@ from typing import Any
 from watcher.config.model import Web
 from watcher.errors import StorageError, WatcherError
 from watcher.store.web import QUERIES, has_latest_hits
+from watcher.web.refresh import Refresher
 from watcher.web.site import Site
 
 TEMPLATES = Path(__file__).with_name("templates")
 INSTALL_HINT = "install the web extra: pip install 'regwatch[web]'"
 
 
-def web_metadata(db_name: str) -> dict[str, Any]:
-    """Datasette metadata: titles, facets, full-text search and canned queries."""
+def web_metadata(db_name: str, copy: bool = False) -> dict[str, Any]:
+    """Datasette metadata: titles, facets, full-text search and canned queries.
+
+    `copy`: the view reads a copy of a PostgreSQL database (a link refreshes it).
+    """
     hidden = {"hidden": True}
+    refresh = (
+        " This is a copy of the PostgreSQL database, refreshed every minute: "
+        f'<a href="/-/refresh?back=/{db_name}/latest_hits">refresh now</a>.'
+        if copy
+        else ""
+    )
     return {
         "title": "regwatch",
         "description_html": (
             '<a href="/-/hits">Hits</a> · <a href="/-/stats">Trends</a> · '
             f'<a href="/{db_name}/latest_hits.atom">Atom feed</a> · '
-            f'<a href="/{db_name}">Tables and queries</a>'
+            f'<a href="/{db_name}">Tables and queries</a>{refresh}'
         ),
         "databases": {
             db_name: {
@@ -43,7 +55,7 @@ def web_metadata(db_name: str) -> dict[str, Any]:
                             "must match; accents and case are ignored), filter with the "
                             "facets, export as CSV or JSON, follow it as an "
                             f'<a href="/{db_name}/latest_hits.atom">Atom feed</a> (filters '
-                            'included) or see the <a href="/-/stats">trends</a>.'
+                            f'included) or see the <a href="/-/stats">trends</a>.{refresh}'
                         ),
                         "facets": [
                             "entity",
@@ -59,6 +71,8 @@ def web_metadata(db_name: str) -> dict[str, Any]:
                     "items": {"facets": ["source"], "sort_desc": "id"},
                     "hits": {"facets": ["entity"], "sort_desc": "id"},
                     "_migrations": hidden,
+                    "snapshot_state": hidden,
+                    "nodes": hidden,
                     **{
                         f"items_fts{suffix}": hidden
                         for suffix in ("", "_config", "_data", "_docsize", "_idx")
@@ -70,11 +84,25 @@ def web_metadata(db_name: str) -> dict[str, Any]:
     }
 
 
-def make_datasette(path: str | Path, web: Web | None = None) -> Any:
+def require_datasette() -> None:
+    """Raise a WatcherError naming the extra to install when Datasette is missing."""
+    try:
+        import datasette  # noqa: F401
+    except ImportError:
+        raise WatcherError("the web view needs Datasette", hint=INSTALL_HINT) from None
+
+
+def make_datasette(
+    path: str | Path,
+    web: Web | None = None,
+    refresher: Refresher | None = None,
+    database: str | None = None,
+) -> Any:
     """A Datasette over the database at `path`, read-only, with regwatch's plugin and pages.
 
     `web` (the config's [web] table) names who may sign in and review, and whether
-    visitors who are not signed in may read.
+    visitors who are not signed in may read. With a `refresher`, `path` is the copy it keeps
+    of the PostgreSQL `database`, which the reviewer's pages read and reviews write.
     """
     try:
         from datasette.app import Datasette
@@ -98,11 +126,14 @@ def make_datasette(path: str | Path, web: Web | None = None) -> Any:
         pm.register(plugin, name="regwatch")
     ds = Datasette(
         [str(path)],
-        metadata=web_metadata(path.stem),
+        metadata=web_metadata(path.stem, copy=refresher is not None),
         template_dir=str(TEMPLATES),
-        settings={"sql_time_limit_ms": 3000, "facet_time_limit_ms": 500},
+        # default_cache_ttl 0: a browser never shows a page older than the database (new hits,
+        # or the copy just refreshed).
+        settings={"sql_time_limit_ms": 3000, "facet_time_limit_ms": 500, "default_cache_ttl": 0},
     )
-    ds.regwatch_site = Site(path, web or Web())
+    ds.regwatch_refresher = refresher  # the plugin's /-/refresh asks it
+    ds.regwatch_site = Site(database or str(path), web or Web(), refresher)
     return ds
 
 
@@ -117,10 +148,15 @@ def is_loopback(host: str) -> bool:
 
 
 def serve(
-    path: str | Path, host: str = "127.0.0.1", port: int = 8001, web: Web | None = None
+    path: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8001,
+    web: Web | None = None,
+    refresher: Refresher | None = None,
+    database: str | None = None,
 ) -> None:
     """Run the web view until interrupted."""
-    ds = make_datasette(path, web)
+    ds = make_datasette(path, web, refresher, database)
     import uvicorn
 
     uvicorn.run(ds.app(), host=host, port=port, log_level="warning")

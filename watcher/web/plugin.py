@@ -3,6 +3,7 @@ mentions, Atom, trends."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from datasette import hookimpl
@@ -77,11 +78,29 @@ async def trends(datasette: Any, request: Any) -> Response:
     )
 
 
+async def refresh(datasette: Any, request: Any) -> Response:
+    """`/-/refresh?back=PATH`: bring the copy of a PostgreSQL database up to date now, then
+    go back to PATH."""
+    refresher = getattr(datasette, "regwatch_refresher", None)
+    if refresher is None:
+        return Response.text(
+            "nothing to refresh: this web view reads the database itself\n", status=404
+        )
+    done = await asyncio.to_thread(refresher.request)
+    if not done:
+        error = refresher.error or "the refresh is taking long; it goes on in the background"
+        return Response.text(f"not refreshed: {error}\n", status=503)
+    back = request.args.get("back") or "/"
+    # Only a path of this site: never a redirect elsewhere ("//host" is another site).
+    return Response.redirect(back if back.startswith("/") and not back.startswith("//") else "/")
+
+
 @hookimpl
 def register_routes(datasette: Any) -> list[tuple[str, Any]]:
     return [
         (r"^/$", landing),
         (r"^/-/stats$", trends),
+        (r"^/-/refresh$", refresh),
         (r"^/-/hits$", hits_page),
         (r"^/-/hits/(?P<id>\d+)$", hit_page),
         (r"^/-/hits/(?P<id>\d+)/review$", review_hit),
