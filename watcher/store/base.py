@@ -114,12 +114,17 @@ class StoreBase:
         try:
             with self.engine.transaction():
                 yield
-        except self.engine.errors as exc:
-            raise StorageError(
-                f"cannot write {what} to {self.label}: {exc}",
-                hint="check free disk space and write permission (or that the database "
-                "server runs); nothing was half-written",
-            ) from None
+        except BaseException as exc:
+            # What was undone may include rows this store remembers having seen (a source's
+            # first row, made by a claim inside a batch of writes): forget them.
+            self._known_sources.clear()
+            if isinstance(exc, self.engine.errors):
+                raise StorageError(
+                    f"cannot write {what} to {self.label}: {exc}",
+                    hint="check free disk space and write permission (or that the database "
+                    "server runs); nothing was half-written",
+                ) from None
+            raise
 
     def _write(self, what: str, sql: str, args: Sequence[Any] = ()) -> Result:
         """One writing statement, atomic by itself: no BEGIN and COMMIT around it (one round
