@@ -27,7 +27,7 @@ demo: $(VENV)/.installed
 	$(BIN)/regwatch demo
 
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadscope
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check watcher tests benchmarks

@@ -32,6 +32,9 @@ from pgserver import PostgresServer
 
 from watcher.cli import cli
 
+# Tables are as wide as the terminal: give every test, in every xdist worker, the same one.
+os.environ["COLUMNS"] = "120"
+
 
 def wait_until(condition: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
     """Return the first truthy value of `condition()`, failing after `timeout` seconds."""
