@@ -1,8 +1,11 @@
 """Alerts as messages: a hit, a digest line or a health change, in the channel's format.
 
 Feed text is untrusted: it is escaped for the channel's format, so a title never becomes
-live markup; for chat services (Slack, Mattermost, ...) mentions (``<!channel>``, ``<@U1>``,
-``@here``) and ``<url|text>`` links are defused too. Every hit message carries the hit id
+live markup; for chat services (Slack, Mattermost, ...) and generic webhooks (json://,
+xml://, form://: often bridged into a chat or a web page) mentions (``<!channel>``,
+``<@U1>``, ``@here``), ``<url|text>`` links and tags are defused too, unless a webhook
+channel says ``raw = true``. A title the service keeps apart from the body (an email's
+Subject) is plain text: it is never HTML-escaped. Every hit message carries the hit id
 so a receiver can drop duplicates. `Style.of(channel)` is the one place that decides a
 channel's format and escaping; every message is built through it.
 """
@@ -14,8 +17,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from watcher.alert.send import title_limit
-from watcher.config.model import Channel
+from watcher.alert.send import title_apart, title_limit
+from watcher.config.model import WEBHOOK_SCHEMES, Channel
 from watcher.config.template import fill_template, uses_field
 from watcher.model import Hit, Message, StoryCopy
 
@@ -61,7 +64,8 @@ class Style:
     """How one channel's messages are written: "text", "markdown" or "html", and escaping."""
 
     fmt: str
-    chat: bool = False  # a chat service: defuse mentions and chat links in feed text
+    chat: bool = False  # a chat service or a webhook: defuse mentions and chat links
+    title_apart: bool = False  # the service keeps the title apart (an email's Subject)
 
     @classmethod
     def of(cls, channel: Channel) -> Style:
@@ -69,7 +73,8 @@ class Style:
         fmt = channel.format
         if fmt == "text" and scheme in MARKDOWN_ALWAYS:
             fmt = "markdown"  # the service renders markdown anyway: escape for it
-        return cls(fmt, scheme in CHAT_SCHEMES)
+        chat = scheme in CHAT_SCHEMES or (scheme in WEBHOOK_SCHEMES and not channel.raw)
+        return cls(fmt, chat, title_apart(channel))
 
     def defuse(self, text: str | None, *, link: bool = False) -> str:
         """Feed text made inert for a chat service (unchanged elsewhere)."""
@@ -89,6 +94,11 @@ class Style:
     def escape(self, text: str | None, *, link: bool = False) -> str:
         """One feed value, safe in this style."""
         return self.markup(self.defuse(text, link=link))
+
+    def title(self, text: str) -> str:
+        """A title (already defused) as the service wants it: HTML is escaped only where
+        the service puts the title into the HTML body; a Subject is plain text."""
+        return text if self.fmt == "html" and self.title_apart else self.markup(text)
 
     def join(self, lines: Sequence[str]) -> str:
         return ("<br>" if self.fmt == "html" else "\n").join(lines)
@@ -134,7 +144,13 @@ def format_hit(
         "hit_url": review or "",
     }
     values = {k: style.escape(v, link=k in ("link", "hit_url")) for k, v in raw.items()}
-    title = trim(fill_template(channel.title, values), limit) if channel.title else default.title
+    if channel.title:
+        plain = {
+            k: style.title(style.defuse(v, link=k in ("link", "hit_url"))) for k, v in raw.items()
+        }
+        title = trim(fill_template(channel.title, plain), limit)
+    else:
+        title = default.title
     if not channel.body:
         return Message(title, default.body, default.body_format)
     body = fill_template(channel.body, values)
@@ -191,4 +207,4 @@ def _default(
         if review:
             fields.append(("Review", review))
         body = "\n".join(f"{k}: {v}" for k, v in fields) + f"\n\n{snippet}\n\n{ref}"
-    return Message(style.markup(title), body, style.fmt)
+    return Message(style.title(title), body, style.fmt)

@@ -37,14 +37,28 @@ def send(channel: Channel, message: Message, timeout: float = 30.0) -> str | Non
 
 def title_limit(channel: Channel) -> int:
     """The longest title the channel's service accepts (ours is never above TITLE_MAX)."""
+    service = _service_title_max(channel)
+    return min(TITLE_MAX, service) if service > 0 else TITLE_MAX
+
+
+def title_apart(channel: Channel) -> bool:
+    """True when the service keeps the title apart from the body (an email's Subject).
+
+    apprise blends the title into the body (converted like the body) only for services
+    without a title of their own (title_maxlen 0); elsewhere the title is sent as given.
+    """
+    return _service_title_max(channel) > 0
+
+
+def _service_title_max(channel: Channel) -> int:
+    """apprise's title_maxlen for the channel's service; 0 when it has none or cannot say."""
     import apprise
 
     try:
         plugin = apprise.Apprise.instantiate(channel.url, suppress_exceptions=True)
-        service = int(getattr(plugin, "title_maxlen", 0) or 0) if plugin else 0
-    except Exception:  # noqa: BLE001 - a plugin that cannot say keeps our own limit
-        service = 0
-    return min(TITLE_MAX, service) if service > 0 else TITLE_MAX
+        return int(getattr(plugin, "title_maxlen", 0) or 0) if plugin else 0
+    except Exception:  # noqa: BLE001 - a plugin that cannot say: treated as blending
+        return 0
 
 
 def _masked(channel: Channel, text: str) -> str:
