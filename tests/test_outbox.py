@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,52 @@ def test_a_hit_and_its_deliveries_are_saved_together_or_not_at_all(database: str
 
 
 TABLES = ("items", "hits", "deliveries", "sources")
+
+
+@pytest.mark.parametrize(
+    "status, retry_after, wait",
+    [
+        (429, "7200", 7200.0),
+        (503, "120", 120.0),
+        (429, "5", 60.0),  # shorter than the backoff: the backoff stands
+        (429, "999999", 24 * 3600.0),  # capped at a day
+        (429, "soon", 60.0),  # unreadable: ignored
+        (500, "7200", 60.0),  # only 429 and 503 carry a Retry-After we follow
+    ],
+    ids=["429-seconds", "503-seconds", "below-backoff", "capped", "garbage", "500"],
+)
+def test_retry_after_of_a_channel_sets_the_next_attempt(
+    make_config, receiver, status, retry_after, wait
+) -> None:
+    config = channels_config(make_config, {"hook": receiver.json_url}, 'retry_base = "1m"')
+    store = Store(config.database)
+    save_hit(store, "Microsoft fined", ["hook"])
+    receiver.status = status
+    receiver.headers = {"Retry-After": retry_after}
+    dispatcher = Dispatcher(store, config.channels, config.delivery, clock=Clock())
+    assert asyncio.run(dispatcher.drain()) == (0, 1)
+    row = store.list_deliveries()[0]
+    assert row["status"] == "failed"
+    assert datetime.fromisoformat(row["next_attempt"]) == START + timedelta(seconds=wait)
+    if wait > 60:
+        assert "Retry-After" in row["error"]
+
+
+def test_retry_after_as_an_http_date_sets_the_next_attempt(make_config, receiver) -> None:
+    config = channels_config(make_config, {"hook": receiver.json_url}, 'retry_base = "1m"')
+    store = Store(config.database)
+    save_hit(store, "Microsoft fined", ["hook"])
+    receiver.status = 429
+    asked = datetime.now(UTC) + timedelta(hours=3)
+    receiver.headers = {"Retry-After": format_datetime(asked, usegmt=True)}
+    dispatcher = Dispatcher(store, config.channels, config.delivery, clock=Clock())
+    assert asyncio.run(dispatcher.drain()) == (0, 1)
+    wait = datetime.fromisoformat(store.list_deliveries()[0]["next_attempt"]) - START
+    # Three hours from when the service answered (the date has whole seconds).
+    assert timedelta(hours=2, minutes=50) < wait <= timedelta(hours=3)
+    assert len(receiver.received) == 1
+    assert asyncio.run(dispatcher.drain()) == (0, 0)  # not due yet: no second request
+    assert len(receiver.received) == 1
 
 
 def test_failed_sends_back_off_then_die_and_retry_dead_requeues(

@@ -55,13 +55,18 @@ def compose(store: Store, channel: Channel, work: Outgoing, base_url: str | None
 def record_attempt(
     store: Store, work: Outgoing, error: str | None, delivery: Delivery, now: datetime
 ) -> str:
-    """Write the outcome of one send; returns the new status (sent, failed or dead)."""
+    """Write the outcome of one send; returns the new status (sent, failed or dead).
+
+    The next attempt waits the backoff, or longer when the service asked for it with
+    Retry-After (a `Failure`'s retry_after, at most a day).
+    """
     if error is None:
         store.mark_sent(work, iso(now))
         return "sent"
     attempts = work.attempts + 1
     dead = attempts >= delivery.max_attempts
-    retry_at = None if dead else iso(now + timedelta(seconds=backoff(attempts, delivery)))
+    wait = max(backoff(attempts, delivery), getattr(error, "retry_after", None) or 0.0)
+    retry_at = None if dead else iso(now + timedelta(seconds=wait))
     store.mark_failed(work, error, retry_at, iso(now))
     return "dead" if dead else "failed"
 
