@@ -57,11 +57,12 @@ class Farm:
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                found = re.search(r"regwatch hit #(\d+)", body.get("message", ""))
+                # "regwatch hit #4" or, an item naming several entities, "regwatch hit #4, #5"
+                found = re.search(r"regwatch hit (#\d+(?:, #\d+)*)", body.get("message", ""))
                 with farm.lock:
                     farm.messages += 1
-                    if found:
-                        farm.received[int(found.group(1))] += 1
+                    for hit in re.findall(r"\d+", found.group(1)) if found else []:
+                        farm.received[int(hit)] += 1
                 time.sleep(rng.uniform(0, 0.05))
                 self._reply(b"")
 

@@ -62,6 +62,20 @@ def save_hit(
     return ids[0]
 
 
+def save_item_with_hits(store: Store, title: str, routes: dict[str, list[str]]) -> list[int]:
+    """Store one new item with a hit per entity of `routes` (entity -> its channels)."""
+    state = store.source_state("eu", "https://eu.example/feed")
+    state.first_poll_at = "2024-01-01T00:00:00+00:00"
+    item = Item(key=f"k:{title}", title=title, link="https://eu.example/1", published=None)
+    mentions = [
+        (item, Mention(e, e, "title", title.index(e), title.index(e) + len(e), title))
+        for e in routes
+    ]
+    return store.save_poll(
+        state, [item], mentions, lambda m: routes[m.entity], alert=True, http_status=200
+    )
+
+
 def channels_config(make_config: Any, channels: dict[str, str], delivery: str = "") -> Any:
     path: Path = make_config(channels=channels, extra=f"[delivery]\n{delivery}\n")
     return load_config(path)
@@ -140,6 +154,67 @@ def test_retry_after_as_an_http_date_sets_the_next_attempt(make_config, receiver
     assert len(receiver.received) == 1
     assert asyncio.run(dispatcher.drain()) == (0, 0)  # not due yet: no second request
     assert len(receiver.received) == 1
+
+
+def test_an_item_naming_two_entities_is_one_message_per_channel(make_config, receiver) -> None:
+    config = channels_config(
+        make_config, {"hook": receiver.json_url, "ms": receiver.json_url.replace("/hook", "/ms")}
+    )
+    store = Store(config.database)
+    title = "Microsoft invests in Mistral AI"
+    save_item_with_hits(store, title, {"Microsoft": ["hook", "ms"], "Mistral AI": ["hook"]})
+    dispatcher = Dispatcher(store, config.channels, config.delivery, clock=Clock())
+    assert asyncio.run(dispatcher.drain()) == (2, 0)
+    posts = {p["_path"]: p for p in receiver.posts}
+    assert len(receiver.posts) == 2
+    assert posts["/hook"]["title"] == f"[regwatch] Microsoft, Mistral AI: {title}"
+    assert "Entities: Microsoft (matched “Microsoft”), Mistral AI" in posts["/hook"]["message"]
+    assert posts["/hook"]["message"].endswith("regwatch hit #1, #2, story #1")
+    # A channel filtering entities gets only the hits routed to it.
+    assert posts["/ms"]["title"] == f"[regwatch] Microsoft: {title}"
+    assert posts["/ms"]["message"].startswith("Entity: Microsoft (matched “Microsoft”)\n")
+    rows = store.list_deliveries()
+    assert len(rows) == 3 and {r["status"] for r in rows} == {"sent"}
+    assert asyncio.run(dispatcher.drain()) == (0, 0)  # nothing sent twice
+
+
+def test_an_items_deliveries_fail_and_are_retried_together(make_config, receiver) -> None:
+    config = channels_config(make_config, {"hook": receiver.json_url}, 'retry_base = "1m"')
+    store = Store(config.database)
+    save_item_with_hits(
+        store, "Microsoft invests in Mistral AI", {"Microsoft": ["hook"], "Mistral AI": ["hook"]}
+    )
+    clock = Clock()
+    dispatcher = Dispatcher(store, config.channels, config.delivery, clock=clock)
+    receiver.status = 500
+    assert asyncio.run(dispatcher.drain()) == (0, 1)
+    rows = store.list_deliveries()
+    assert [(r["status"], r["attempts"]) for r in rows] == [("failed", 1)] * 2
+    assert len({r["next_attempt"] for r in rows}) == 1
+    receiver.status = 200
+    clock.advance(minutes=1)
+    assert asyncio.run(dispatcher.drain()) == (1, 0)
+    assert len(receiver.posts) == 1 and len(receiver.received) == 2
+    assert {r["status"] for r in store.list_deliveries()} == {"sent"}
+
+
+def test_a_waiting_delivery_of_the_same_item_goes_with_a_due_one(make_config, receiver) -> None:
+    config = channels_config(make_config, {"hook": receiver.json_url})
+    store = Store(config.database)
+    title = "Microsoft invests in Mistral AI"
+    first, _ = save_item_with_hits(store, title, {"Microsoft": ["hook"], "Mistral AI": ["hook"]})
+    # Microsoft's delivery failed on its own before (an older regwatch): due in an hour.
+    later = (START + timedelta(hours=1)).isoformat()
+    store.engine.execute(
+        "UPDATE deliveries SET status = 'failed', attempts = 2, next_attempt_at = ? "
+        "WHERE hit_id = ?",
+        [later, first],
+    )
+    dispatcher = Dispatcher(store, config.channels, config.delivery, clock=Clock())
+    assert asyncio.run(dispatcher.drain()) == (1, 0)
+    assert receiver.posts[0]["title"] == f"[regwatch] Microsoft, Mistral AI: {title}"
+    rows = store.list_deliveries()
+    assert sorted((r["status"], r["attempts"]) for r in rows) == [("sent", 1), ("sent", 3)]
 
 
 def test_failed_sends_back_off_then_die_and_retry_dead_requeues(
