@@ -9,6 +9,9 @@ import urllib.parse
 import pytest
 from conftest import rss
 
+from watcher.alert.format import MARKS, Style, display_zone, mark_words, readable_date
+from watcher.config.model import Channel
+
 HOSTILE = (
     "<!channel> Microsoft <@U123ABC> <https://evil.example/x|click me> @here "
     "[win](https://evil.example/md) <script>alert(1)</script> **bold** $hit_id ${entity} {0}"
@@ -215,3 +218,40 @@ def test_delivery_table_is_validated(make_config, run_cli):
     typo = make_config(extra="[delivery]\nmax_attempt = 3\n")
     out = run_cli(typo, "check").output
     assert "delivery.max_attempt: unknown key" in out and "max_attempts" in out
+
+
+@pytest.mark.parametrize(
+    "fmt, url, expected",
+    [
+        (
+            "html",
+            "mailto://x",
+            "&lt;b&gt;<mark {style}>Microsoft</mark>&lt;/b&gt; and <mark {style}>MICROSOFT</mark>",
+        ),
+        ("markdown", "json://x", "‹b›**Microsoft**‹/b› and **MICROSOFT**"),
+        ("text", "mailto://x", "<b>«Microsoft»</b> and «MICROSOFT»"),
+        ("text", "json://x", "‹b›«Microsoft»‹/b› and «MICROSOFT»"),
+    ],
+    ids=["html", "markdown-webhook", "text-mail", "text-webhook"],
+)
+def test_matched_words_are_marked_after_escaping(fmt, url, expected):
+    style = Style.of(Channel("c", url, format=fmt))
+    marked = mark_words("<b>Microsoft</b> and MICROSOFT", ["Microsoft"], style)
+    assert marked == expected.format(style=MARKS["html"][0][len("<mark ") : -1])
+
+
+@pytest.mark.parametrize(
+    "value, zone, expected",
+    [
+        ("2024-02-26T10:00:00+00:00", "Europe/Brussels", "26 Feb 2024, 11:00 CET"),
+        ("2024-07-01T10:00:00+00:00", "Europe/Brussels", "1 Jul 2024, 12:00 CEST"),
+        ("2024-02-26T10:00:00+00:00", None, "26 Feb 2024, 10:00 UTC"),
+        ("2024-02-26T10:00:00", None, "26 Feb 2024, 10:00 UTC"),
+        ("last Tuesday", None, "last Tuesday"),
+        (None, None, "unknown"),
+    ],
+    ids=["winter", "summer", "utc-default", "naive", "unreadable", "none"],
+)
+def test_dates_are_written_for_people_in_the_channels_zone(value, zone, expected):
+    channel = Channel("c", "json://x", timezone=zone)
+    assert readable_date(value, display_zone(channel)) == expected

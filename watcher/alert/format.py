@@ -318,9 +318,17 @@ def _default(
             if others
             else ""
         )
+        # Addresses written out too: the plain-text part mail clients show is made from
+        # this HTML, and keeps a link's text, not its href.
+        address = (
+            f'<p style="{_CSS["meta"]}">Link: <a href="{html.escape(link, quote=True)}" '
+            f'style="{_CSS["link"]}">{esc(hit.link)}</a></p>'
+            if web_link(link)
+            else ""
+        )
         page = (
-            f'<p style="{_CSS["meta"]}"><a href="{html.escape(review, quote=True)}" '
-            f'style="{_CSS["link"]}">Review this hit</a></p>'
+            f'<p style="{_CSS["meta"]}">Review: <a href="{html.escape(review, quote=True)}" '
+            f'style="{_CSS["link"]}">{html.escape(review)}</a></p>'
             if review
             else ""
         )
@@ -330,7 +338,7 @@ def _default(
             f'<p style="{_CSS["title"]}">{heading}</p>'
             f'<p style="{_CSS["meta"]}">{esc(hit.source)} \u00b7 {html.escape(published)}</p>'
             f'<p style="margin:0 0 12px">{label}: {entity_list}</p>'
-            f"{quotes}{also}{page}"
+            f"{quotes}{also}{address}{page}"
             f'<p style="{_CSS["small"]}">{html.escape(ref)}</p></div>'
         )
         return Message(style.title(title), body, style.fmt)
