@@ -217,6 +217,23 @@ def test_a_waiting_delivery_of_the_same_item_goes_with_a_due_one(make_config, re
     assert sorted((r["status"], r["attempts"]) for r in rows) == [("sent", 1), ("sent", 3)]
 
 
+def test_a_sibling_leased_by_another_daemon_is_left_to_it(make_config, receiver) -> None:
+    config = channels_config(make_config, {"hook": receiver.json_url})
+    store = Store(config.database)
+    title = "Microsoft invests in Mistral AI"
+    _, second = save_item_with_hits(store, title, {"Microsoft": ["hook"], "Mistral AI": ["hook"]})
+    store.engine.execute(
+        "UPDATE deliveries SET lease_node = 'other', lease_until = '2999-01-01T00:00:00+00:00' "
+        "WHERE hit_id = ?",
+        [second],
+    )
+    dispatcher = Dispatcher(store, config.channels, config.delivery, clock=Clock())
+    assert asyncio.run(dispatcher.drain()) == (1, 0)
+    assert receiver.posts[0]["title"] == f"[regwatch] Microsoft: {title}"
+    statuses = {r["entity"]: r["status"] for r in store.list_deliveries()}
+    assert statuses == {"Microsoft": "sent", "Mistral AI": "pending"}
+
+
 def test_failed_sends_back_off_then_die_and_retry_dead_requeues(
     make_config, receiver, run_cli
 ) -> None:
