@@ -6,17 +6,21 @@ import email
 import shutil
 import ssl
 import subprocess
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email import policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import free_port
 
-from watcher.alert.send import RETRY_AFTER_MAX, parse_retry_after
+from watcher.alert.send import RETRY_AFTER_MAX, parse_retry_after, send
 from watcher.config import load_config
+from watcher.config.model import Channel
+from watcher.model import Message
 from watcher.store import Store
 
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
@@ -53,6 +57,21 @@ def test_retry_after_is_read_as_seconds_or_a_date(header: str | None, seconds: f
     assert parse_retry_after(header, NOW) == seconds
 
 
+def self_signed(folder: Path) -> ssl.SSLContext:
+    """A server's TLS context with a fresh self-signed certificate for 127.0.0.1."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
 class StartTlsServer:
     """A real SMTP server (aiosmtpd) offering STARTTLS with a self-signed certificate, and
     taking mail in clear too: a client that downgraded would be seen delivering."""
@@ -60,16 +79,7 @@ class StartTlsServer:
     def __init__(self, folder: Path) -> None:
         from aiosmtpd.controller import Controller
 
-        cert, key = folder / "cert.pem", folder / "key.pem"
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
-            + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"]
-            + ["-addext", "subjectAltName=IP:127.0.0.1"],
-            check=True,
-            capture_output=True,
-        )
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(cert, key)
+        context = self_signed(folder)
         self.messages: list[Any] = []
         self.sessions: list[bool] = []  # per message: was the session encrypted
         sink = self
@@ -136,3 +146,33 @@ def test_starttls_with_a_self_signed_certificate_fails_and_never_sends_in_clear(
     assert row["status"] == "failed" and row["next_attempt"]
     assert "TLS certificate was not accepted (self-signed certificate)" in row["error"]
     assert result.exit_code != 0 or "failed" in result.output
+
+
+def test_https_webhook_with_a_self_signed_certificate_fails_with_a_readable_error(tmp_path):
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed: no certificate to test with")
+    received: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            received.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.socket = self_signed(tmp_path).wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        url = f"jsons://127.0.0.1:{httpd.server_address[1]}/hook/s3cr3t-token"
+        error = send(Channel("hook", url), Message("t", "b", "text"), timeout=10)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert received == []
+    assert error is not None
+    assert "TLS certificate was not accepted (self-signed certificate)" in error
+    assert "s3cr3t-token" not in error
