@@ -1,10 +1,12 @@
 """kill -9 stress: a `regwatch run` daemon killed at random moments, restarted, counted.
 
 Run: .venv/bin/python benchmarks/crash_stress.py [--kills 20] [--seed 1]
-A local feed grows by 10 items (10 hits) at every fetch; a local json:// receiver answers
-after a random 0-50 ms and counts the messages per hit. The daemon (1 s poll interval) is
+A local feed grows by 10 items (15 hits: every other item names two entities, and is one
+message naming both) at every fetch; a local json:// receiver answers after a random 0-50 ms
+and counts the messages per hit. The daemon (1 s poll interval) is
 killed with SIGKILL after a random 0.8-4 s, --kills times, then left running until every
-delivery is sent (the feed stops growing for that last run). Prints kills, hits, messages, duplicates and losses.
+delivery is sent (the feed stops growing for that last run). Prints kills, items, hits,
+messages, duplicate messages (a message sent again), duplicate hits (hits in them) and losses.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 
+def title(i: int) -> str:
+    return f"Microsoft bulletin {i}" if i % 2 else f"Microsoft and Mistral AI bulletin {i}"
+
+
 class Farm:
     """The growing feed (GET) and the counting receiver (POST) on one loopback server."""
 
@@ -33,6 +39,7 @@ class Farm:
         self.items = 0
         self.frozen = False  # no more new items: the last run only has to catch up
         self.received: collections.Counter[int] = collections.Counter()
+        self.sends: collections.Counter[str] = collections.Counter()  # per message (its hit ids)
         self.messages = 0
         self.lock = threading.Lock()
         farm = self
@@ -43,10 +50,11 @@ class Farm:
 
             def do_GET(self) -> None:
                 with farm.lock:
-                    farm.items += 0 if farm.frozen else 10
+                    # Frozen: no more growth, once there is something to deliver at all.
+                    farm.items += 0 if farm.frozen and farm.items else 10
                     count = farm.items
                 entries = "".join(
-                    f"<item><title>{escape(f'Microsoft bulletin {i}')}</title>"
+                    f"<item><title>{escape(title(i))}</title>"
                     f"<link>https://bench.example/{i}</link><guid>b{i}</guid></item>"
                     for i in range(count)
                 )
@@ -57,11 +65,14 @@ class Farm:
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                found = re.search(r"regwatch hit #(\d+)", body.get("message", ""))
+                # "regwatch hit #4" or, an item naming several entities, "regwatch hit #4, #5"
+                found = re.search(r"regwatch hit (#\d+(?:, #\d+)*)", body.get("message", ""))
                 with farm.lock:
                     farm.messages += 1
+                    for hit in re.findall(r"\d+", found.group(1)) if found else []:
+                        farm.received[int(hit)] += 1
                     if found:
-                        farm.received[int(found.group(1))] += 1
+                        farm.sends[found.group(1)] += 1
                 time.sleep(rng.uniform(0, 0.05))
                 self._reply(b"")
 
@@ -98,6 +109,9 @@ min_interval = "1s"
 [[entities]]
 name = "Microsoft"
 aliases = ["Microsoft"]
+[[entities]]
+name = "Mistral AI"
+aliases = ["Mistral AI"]
 [[sources]]
 name = "bench"
 url = "http://127.0.0.1:{farm.port}/feed.xml"
@@ -126,19 +140,30 @@ url = "json://127.0.0.1:{farm.port}/hook"
                     ).fetchone()[0]
                 )
 
+        def caught_up() -> bool:
+            """Every item of the (frozen) feed stored, and every delivery sent."""
+            with sqlite3.connect(db) as conn:
+                try:
+                    stored = conn.execute("SELECT COUNT(*) FROM items").fetchone()[0]
+                except sqlite3.OperationalError:  # not created yet
+                    return False
+            return bool(stored >= farm.items and not unsent())
+
         deadline = time.monotonic() + 120
-        time.sleep(3)
-        while unsent() and time.monotonic() < deadline:
+        while not caught_up() and time.monotonic() < deadline:
             time.sleep(0.2)
         proc.send_signal(signal.SIGTERM)  # a clean stop: nothing in flight is dropped
         proc.wait(30)
         with sqlite3.connect(db) as conn:
             hits = {r[0] for r in conn.execute("SELECT id FROM hits")}
+            items = conn.execute("SELECT COUNT(DISTINCT item_id) FROM hits").fetchone()[0]
         missing = hits - set(farm.received)
         duplicates = sum(n - 1 for n in farm.received.values())
+        again = sum(n - 1 for n in farm.sends.values())
         print(
-            f"kills={args.kills} hits={len(hits)} messages={farm.messages} "
-            f"duplicates={duplicates} losses={len(missing)} unsent={unsent()}"
+            f"kills={args.kills} items={items} hits={len(hits)} messages={farm.messages} "
+            f"duplicate_messages={again} duplicate_hits={duplicates} losses={len(missing)} "
+            f"unsent={unsent()}"
         )
 
 

@@ -510,6 +510,7 @@ class Receiver:
         self.received: list[dict[str, Any]] = []
         self.posts: list[dict[str, Any]] = []
         self.status = 200
+        self.headers: dict[str, str] = {}  # extra headers of every answer (e.g. Retry-After)
         self.hold = threading.Event()
         self.hold.set()
         self.gate: Callable[[int], bool] | None = None
@@ -538,6 +539,8 @@ class Receiver:
                         hook.posts.append(body)
                 try:
                     self.send_response(status)
+                    for name, value in hook.headers.items():
+                        self.send_header(name, value)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                 except OSError:  # the sender was killed meanwhile

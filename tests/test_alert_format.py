@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import html
 import re
+import urllib.parse
 
 import pytest
 from conftest import rss
+
+from watcher.alert.format import MARKS, Style, display_zone, mark_words, readable_date
+from watcher.config.model import Channel
 
 HOSTILE = (
     "<!channel> Microsoft <@U123ABC> <https://evil.example/x|click me> @here "
@@ -59,18 +64,89 @@ def test_html_channels_escape_feed_text(feed_server, receiver, smtp_server, make
     url = hostile_feed(feed_server)
     config = make_config(
         extra=source(url)
-        + channel("hook", receiver.json_url, format='"html"')
+        + channel("hook", receiver.json_url, format='"html"', raw="true")
         + channel("mail", smtp_server.url(), format='"html"')
     )
     assert run_cli(config, "poll").exit_code == 0
     message = receiver.posts[0]["message"]
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in message
     assert "<script" not in message and "<!channel>" not in message
-    assert '<a href="https://ec.example.eu/press/1">' in message  # our own markup stays live
+    assert '<a href="https://ec.example.eu/press/1"' in message  # our own markup stays live
     part = smtp_server.messages[0].get_body(preferencelist=("html",))
     mail = part.get_content()
     assert part.get_content_type() == "text/html"
     assert "<script>" not in mail and "&lt;script&gt;" in mail
+
+
+LIVE = [
+    (r"<[!@#]", "a <!channel>, <!here> or <@U123ABC>"),
+    (r"<https?://[^>]*\|", "a <url|text> chat link"),
+    (r"@(here|channel|all|everyone)\b", "a native mention"),
+    (r"<script", "a script tag"),
+    (r"<b>", "an HTML tag"),
+]
+
+
+def live_markup(text: str) -> list[str]:
+    return [what for pattern, what in LIVE if re.search(pattern, text)]
+
+
+@pytest.mark.parametrize("scheme", ["json", "xml", "form"])
+@pytest.mark.parametrize("fmt", ["text", "html"])
+def test_generic_webhooks_get_feed_text_defused(
+    feed_server, receiver, make_config, run_cli, scheme, fmt
+):
+    url = hostile_feed(feed_server)
+    hook = f"{scheme}://127.0.0.1:{receiver.port}/hook"
+    config = make_config(extra=source(url) + channel("hook", hook, format=f'"{fmt}"'))
+    assert run_cli(config, "poll").exit_code == 0
+    post = receiver.posts[0]
+    if scheme == "json":
+        text = post["title"] + "\n" + post["message"]
+    elif scheme == "xml":  # the SOAP envelope escapes once for XML: read it as XML does
+        text = html.unescape(post["raw"])
+    else:
+        fields = urllib.parse.parse_qs(post["raw"])
+        text = fields["title"][0] + "\n" + fields["message"][0]
+    if fmt == "html":  # what a browser shows: one more level of entities
+        text = html.unescape(re.sub(r"</?(a|b|br|blockquote|small)\b[^>]*>", " ", text))
+    assert "Microsoft" in text and "regwatch hit #1" in text
+    assert live_markup(text) == []
+    assert "\u2039script\u203a" in text  # still readable: look-alike brackets
+
+
+def test_raw_webhook_gets_feed_text_as_written(feed_server, receiver, make_config, run_cli):
+    url = hostile_feed(feed_server)
+    config = make_config(extra=source(url) + channel("hook", receiver.json_url, raw="true"))
+    assert run_cli(config, "poll").exit_code == 0
+    post = receiver.posts[0]
+    assert HOSTILE in post["title"] and HOSTILE in post["message"]
+    assert "<@W999> @channel" in post["message"]  # the snippet too
+
+
+def test_raw_on_a_channel_that_is_not_a_webhook_is_a_config_error(
+    make_config, run_cli, smtp_server
+):
+    config = make_config(
+        extra=source("https://eu.example/feed") + channel("mail", smtp_server.url(), raw="true")
+    )
+    result = run_cli(config, "check")
+    assert result.exit_code == 3
+    assert "channels[0].raw: only a json://, xml:// or form:// webhook" in result.output
+
+
+def test_html_email_subject_is_plain_text_and_body_escaped(
+    feed_server, smtp_server, make_config, run_cli
+):
+    title = "Commission looks into Microsoft's <script>x</script> & EUR 15 million"
+    url = hostile_feed(feed_server, title=title)
+    config = make_config(extra=source(url) + channel("mail", smtp_server.url(), format='"html"'))
+    assert run_cli(config, "poll").exit_code == 0
+    mail = smtp_server.messages[0]
+    assert mail["Subject"] == f"[regwatch] Microsoft: {title}"
+    body = mail.get_body(preferencelist=("html",)).get_content()
+    assert "Microsoft&#x27;s &lt;script&gt;x&lt;/script&gt; &amp; EUR" in body
+    assert "<script>" not in body
 
 
 def test_markdown_channels_escape_feed_text(feed_server, receiver, make_config, run_cli):
@@ -142,3 +218,40 @@ def test_delivery_table_is_validated(make_config, run_cli):
     typo = make_config(extra="[delivery]\nmax_attempt = 3\n")
     out = run_cli(typo, "check").output
     assert "delivery.max_attempt: unknown key" in out and "max_attempts" in out
+
+
+@pytest.mark.parametrize(
+    "fmt, url, expected",
+    [
+        (
+            "html",
+            "mailto://x",
+            "&lt;b&gt;<mark {style}>Microsoft</mark>&lt;/b&gt; and <mark {style}>MICROSOFT</mark>",
+        ),
+        ("markdown", "json://x", "‹b›**Microsoft**‹/b› and **MICROSOFT**"),
+        ("text", "mailto://x", "<b>«Microsoft»</b> and «MICROSOFT»"),
+        ("text", "json://x", "‹b›«Microsoft»‹/b› and «MICROSOFT»"),
+    ],
+    ids=["html", "markdown-webhook", "text-mail", "text-webhook"],
+)
+def test_matched_words_are_marked_after_escaping(fmt, url, expected):
+    style = Style.of(Channel("c", url, format=fmt))
+    marked = mark_words("<b>Microsoft</b> and MICROSOFT", ["Microsoft"], style)
+    assert marked == expected.format(style=MARKS["html"][0][len("<mark ") : -1])
+
+
+@pytest.mark.parametrize(
+    "value, zone, expected",
+    [
+        ("2024-02-26T10:00:00+00:00", "Europe/Brussels", "26 Feb 2024, 11:00 CET"),
+        ("2024-07-01T10:00:00+00:00", "Europe/Brussels", "1 Jul 2024, 12:00 CEST"),
+        ("2024-02-26T10:00:00+00:00", None, "26 Feb 2024, 10:00 UTC"),
+        ("2024-02-26T10:00:00", None, "26 Feb 2024, 10:00 UTC"),
+        ("last Tuesday", None, "last Tuesday"),
+        (None, None, "unknown"),
+    ],
+    ids=["winter", "summer", "utc-default", "naive", "unreadable", "none"],
+)
+def test_dates_are_written_for_people_in_the_channels_zone(value, zone, expected):
+    channel = Channel("c", "json://x", timezone=zone)
+    assert readable_date(value, display_zone(channel)) == expected

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,20 @@ def save_hit(
     return ids[0]
 
 
+def save_item_with_hits(store: Store, title: str, routes: dict[str, list[str]]) -> list[int]:
+    """Store one new item with a hit per entity of `routes` (entity -> its channels)."""
+    state = store.source_state("eu", "https://eu.example/feed")
+    state.first_poll_at = "2024-01-01T00:00:00+00:00"
+    item = Item(key=f"k:{title}", title=title, link="https://eu.example/1", published=None)
+    mentions = [
+        (item, Mention(e, e, "title", title.index(e), title.index(e) + len(e), title))
+        for e in routes
+    ]
+    return store.save_poll(
+        state, [item], mentions, lambda m: routes[m.entity], alert=True, http_status=200
+    )
+
+
 def channels_config(make_config: Any, channels: dict[str, str], delivery: str = "") -> Any:
     path: Path = make_config(channels=channels, extra=f"[delivery]\n{delivery}\n")
     return load_config(path)
@@ -93,6 +108,130 @@ def test_a_hit_and_its_deliveries_are_saved_together_or_not_at_all(database: str
 
 
 TABLES = ("items", "hits", "deliveries", "sources")
+
+
+@pytest.mark.parametrize(
+    "status, retry_after, wait",
+    [
+        (429, "7200", 7200.0),
+        (503, "120", 120.0),
+        (429, "5", 60.0),  # shorter than the backoff: the backoff stands
+        (429, "999999", 24 * 3600.0),  # capped at a day
+        (429, "soon", 60.0),  # unreadable: ignored
+        (500, "7200", 60.0),  # only 429 and 503 carry a Retry-After we follow
+    ],
+    ids=["429-seconds", "503-seconds", "below-backoff", "capped", "garbage", "500"],
+)
+def test_retry_after_of_a_channel_sets_the_next_attempt(
+    make_config, receiver, status, retry_after, wait
+) -> None:
+    config = channels_config(make_config, {"hook": receiver.json_url}, 'retry_base = "1m"')
+    store = Store(config.database)
+    save_hit(store, "Microsoft fined", ["hook"])
+    receiver.status = status
+    receiver.headers = {"Retry-After": retry_after}
+    dispatcher = Dispatcher(store, config.channels, config.delivery, clock=Clock())
+    assert asyncio.run(dispatcher.drain()) == (0, 1)
+    row = store.list_deliveries()[0]
+    assert row["status"] == "failed"
+    assert datetime.fromisoformat(row["next_attempt"]) == START + timedelta(seconds=wait)
+    if wait > 60:
+        assert "Retry-After" in row["error"]
+
+
+def test_retry_after_as_an_http_date_sets_the_next_attempt(make_config, receiver) -> None:
+    config = channels_config(make_config, {"hook": receiver.json_url}, 'retry_base = "1m"')
+    store = Store(config.database)
+    save_hit(store, "Microsoft fined", ["hook"])
+    receiver.status = 429
+    asked = datetime.now(UTC) + timedelta(hours=3)
+    receiver.headers = {"Retry-After": format_datetime(asked, usegmt=True)}
+    dispatcher = Dispatcher(store, config.channels, config.delivery, clock=Clock())
+    assert asyncio.run(dispatcher.drain()) == (0, 1)
+    wait = datetime.fromisoformat(store.list_deliveries()[0]["next_attempt"]) - START
+    # Three hours from when the service answered (the date has whole seconds).
+    assert timedelta(hours=2, minutes=50) < wait <= timedelta(hours=3)
+    assert len(receiver.received) == 1
+    assert asyncio.run(dispatcher.drain()) == (0, 0)  # not due yet: no second request
+    assert len(receiver.received) == 1
+
+
+def test_an_item_naming_two_entities_is_one_message_per_channel(make_config, receiver) -> None:
+    config = channels_config(
+        make_config, {"hook": receiver.json_url, "ms": receiver.json_url.replace("/hook", "/ms")}
+    )
+    store = Store(config.database)
+    title = "Microsoft invests in Mistral AI"
+    save_item_with_hits(store, title, {"Microsoft": ["hook", "ms"], "Mistral AI": ["hook"]})
+    dispatcher = Dispatcher(store, config.channels, config.delivery, clock=Clock())
+    assert asyncio.run(dispatcher.drain()) == (2, 0)
+    posts = {p["_path"]: p for p in receiver.posts}
+    assert len(receiver.posts) == 2
+    assert posts["/hook"]["title"] == f"[regwatch] Microsoft, Mistral AI: {title}"
+    assert "Entities: Microsoft (matched “Microsoft”), Mistral AI" in posts["/hook"]["message"]
+    assert posts["/hook"]["message"].endswith("regwatch hit #1, #2, story #1")
+    # A channel filtering entities gets only the hits routed to it.
+    assert posts["/ms"]["title"] == f"[regwatch] Microsoft: {title}"
+    assert posts["/ms"]["message"].startswith("Entity: Microsoft (matched “Microsoft”)\n")
+    rows = store.list_deliveries()
+    assert len(rows) == 3 and {r["status"] for r in rows} == {"sent"}
+    assert asyncio.run(dispatcher.drain()) == (0, 0)  # nothing sent twice
+
+
+def test_an_items_deliveries_fail_and_are_retried_together(make_config, receiver) -> None:
+    config = channels_config(make_config, {"hook": receiver.json_url}, 'retry_base = "1m"')
+    store = Store(config.database)
+    save_item_with_hits(
+        store, "Microsoft invests in Mistral AI", {"Microsoft": ["hook"], "Mistral AI": ["hook"]}
+    )
+    clock = Clock()
+    dispatcher = Dispatcher(store, config.channels, config.delivery, clock=clock)
+    receiver.status = 500
+    assert asyncio.run(dispatcher.drain()) == (0, 1)
+    rows = store.list_deliveries()
+    assert [(r["status"], r["attempts"]) for r in rows] == [("failed", 1)] * 2
+    assert len({r["next_attempt"] for r in rows}) == 1
+    receiver.status = 200
+    clock.advance(minutes=1)
+    assert asyncio.run(dispatcher.drain()) == (1, 0)
+    assert len(receiver.posts) == 1 and len(receiver.received) == 2
+    assert {r["status"] for r in store.list_deliveries()} == {"sent"}
+
+
+def test_a_waiting_delivery_of_the_same_item_goes_with_a_due_one(make_config, receiver) -> None:
+    config = channels_config(make_config, {"hook": receiver.json_url})
+    store = Store(config.database)
+    title = "Microsoft invests in Mistral AI"
+    first, _ = save_item_with_hits(store, title, {"Microsoft": ["hook"], "Mistral AI": ["hook"]})
+    # Microsoft's delivery failed on its own before (an older regwatch): due in an hour.
+    later = (START + timedelta(hours=1)).isoformat()
+    store.engine.execute(
+        "UPDATE deliveries SET status = 'failed', attempts = 2, next_attempt_at = ? "
+        "WHERE hit_id = ?",
+        [later, first],
+    )
+    dispatcher = Dispatcher(store, config.channels, config.delivery, clock=Clock())
+    assert asyncio.run(dispatcher.drain()) == (1, 0)
+    assert receiver.posts[0]["title"] == f"[regwatch] Microsoft, Mistral AI: {title}"
+    rows = store.list_deliveries()
+    assert sorted((r["status"], r["attempts"]) for r in rows) == [("sent", 1), ("sent", 3)]
+
+
+def test_a_sibling_leased_by_another_daemon_is_left_to_it(make_config, receiver) -> None:
+    config = channels_config(make_config, {"hook": receiver.json_url})
+    store = Store(config.database)
+    title = "Microsoft invests in Mistral AI"
+    _, second = save_item_with_hits(store, title, {"Microsoft": ["hook"], "Mistral AI": ["hook"]})
+    store.engine.execute(
+        "UPDATE deliveries SET lease_node = 'other', lease_until = '2999-01-01T00:00:00+00:00' "
+        "WHERE hit_id = ?",
+        [second],
+    )
+    dispatcher = Dispatcher(store, config.channels, config.delivery, clock=Clock())
+    assert asyncio.run(dispatcher.drain()) == (1, 0)
+    assert receiver.posts[0]["title"] == f"[regwatch] Microsoft: {title}"
+    statuses = {r["entity"]: r["status"] for r in store.list_deliveries()}
+    assert statuses == {"Microsoft": "sent", "Mistral AI": "pending"}
 
 
 def test_failed_sends_back_off_then_die_and_retry_dead_requeues(

@@ -46,7 +46,7 @@ def hits_json(run_cli, config, *extra):
     return json.loads(result.output)
 
 
-def test_new_items_become_hits_and_one_alert_per_hit_per_channel(
+def test_new_items_become_hits_and_one_alert_per_item_per_channel(
     feed_server, webhook, smtp_server, make_config, run_cli
 ):
     feed_server.routes["/eu.xml"] = {"body": rss(OLD)}
@@ -71,12 +71,12 @@ def test_new_items_become_hits_and_one_alert_per_hit_per_channel(
     } <= got
     assert not any(link == "https://ec.example.eu/new3" for _, link in got)
 
-    assert len(webhook.posts) == 3 and len(smtp_server.messages) == 3
+    # One alert per item and channel, naming every entity of the item.
+    assert len(webhook.posts) == 2 and len(smtp_server.messages) == 2
     assert sorted(p["title"] for p in webhook.posts) == sorted(
         f"[regwatch] {e}: {t}"
         for e, t in [
-            ("Microsoft", NEW[0]["title"]),
-            ("Mistral AI", NEW[0]["title"]),
+            ("Microsoft, Mistral AI", NEW[0]["title"]),
             ("OpenAI", NEW[1]["title"]),
         ]
     )
@@ -87,7 +87,7 @@ def test_new_items_become_hits_and_one_alert_per_hit_per_channel(
     # Nothing new: no alert, and the request was conditional.
     third = run_cli(config, "poll")
     assert third.exit_code == 0
-    assert len(webhook.posts) == 3 and len(smtp_server.messages) == 3
+    assert len(webhook.posts) == 2 and len(smtp_server.messages) == 2
     last = feed_server.hits_on("/eu.xml")[-1]
     assert last.get("if-none-match")
     assert last["user-agent"].startswith("regwatch/")
@@ -124,7 +124,7 @@ alert_first_poll = true
 ''',
     )
     run_cli(config, "poll")
-    assert len(webhook.posts) == 3
+    assert len(webhook.posts) == 2  # the two items (one of them naming two entities)
 
 
 def test_hits_formats(feed_server, make_config, run_cli):
@@ -187,7 +187,8 @@ def test_demo_shows_hits_and_alerts_without_network(tmp_path):
     assert result.exit_code == 0, result.output
     assert "technews: 2 new items, 2 hits (first poll: stored, not alerted)" in result.output
     assert "commission: 1 new items, 3 hits (alerted)" in result.output
-    assert "Alerts received by the local webhook (3)" in result.output
+    assert "Alerts received by the local webhook (1)" in result.output
+    assert "Entities: Microsoft (matched “Microsoft”), Mistral AI" in result.output
     assert (tmp_path / "demo" / "demo.db").exists()
 
 

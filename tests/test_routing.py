@@ -75,7 +75,14 @@ url = "{hook}"
         "openai-press": {("OpenAI", "news")},
         "everything": everything,
     }
-    assert len(receiver.posts) == 1 + 2 + 2 + 1 + 3
+    assert len(rows) == 1 + 2 + 2 + 1 + 3  # one delivery per hit and channel
+    # ... and one message per item and channel, naming every entity the channel takes.
+    assert len(receiver.posts) == 1 + 1 + 1 + 1 + 2
+    titles = sorted(p["title"] for p in receiver.posts)
+    assert titles.count("[regwatch] Microsoft, OpenAI: Microsoft and OpenAI deal reviewed") == 3
+    assert titles.count("[regwatch] Microsoft: Microsoft and OpenAI deal reviewed") == 1
+    assert titles.count("[regwatch] OpenAI: OpenAI ships a model") == 2
+    assert {r["status"] for r in rows} == {"sent"}
 
 
 @pytest.mark.one_store

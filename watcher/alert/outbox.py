@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
-from watcher.alert.format import format_hit
+from watcher.alert.format import format_item
 from watcher.alert.send import send
 from watcher.config.model import Channel, Delivery
 from watcher.errors import StorageError
@@ -45,23 +45,30 @@ def backoff(attempts: int, delivery: Delivery) -> float:
 
 
 def compose(store: Store, channel: Channel, work: Outgoing, base_url: str | None = None) -> Message:
-    """The message for one piece of work (a hit is rendered now, with its story's copies)."""
+    """The message for one piece of work (an item's hits are rendered now, as one message
+    naming every entity, with the story's copies)."""
     if work.hit is None:
         assert work.message is not None
         return work.message
-    return format_hit(work.hit, channel, store.story_copies(work.hit.story), base_url=base_url)
+    copies = store.story_copies(work.hit.story)
+    return format_item(work.hits, channel, copies, base_url=base_url)
 
 
 def record_attempt(
     store: Store, work: Outgoing, error: str | None, delivery: Delivery, now: datetime
 ) -> str:
-    """Write the outcome of one send; returns the new status (sent, failed or dead)."""
+    """Write the outcome of one send; returns the new status (sent, failed or dead).
+
+    The next attempt waits the backoff, or longer when the service asked for it with
+    Retry-After (a `Failure`'s retry_after, at most a day).
+    """
     if error is None:
         store.mark_sent(work, iso(now))
         return "sent"
     attempts = work.attempts + 1
     dead = attempts >= delivery.max_attempts
-    retry_at = None if dead else iso(now + timedelta(seconds=backoff(attempts, delivery)))
+    wait = max(backoff(attempts, delivery), getattr(error, "retry_after", None) or 0.0)
+    retry_at = None if dead else iso(now + timedelta(seconds=wait))
     store.mark_failed(work, error, retry_at, iso(now))
     return "dead" if dead else "failed"
 

@@ -17,6 +17,7 @@ from watcher.config.model import (
     FORMATS,
     KINDS,
     MAX_INTERVAL,
+    WEBHOOK_SCHEMES,
     Channel,
     Config,
     Defaults,
@@ -331,6 +332,12 @@ def _channel(
                 f"apprise does not understand this URL (scheme {scheme!r})",
                 hint="see https://github.com/caronc/apprise/wiki for the URL of each service",
             )
+    if c.get("raw") and env is not None and url.split("://", 1)[0].lower() not in WEBHOOK_SCHEMES:
+        raise check.fail(
+            at + "raw",
+            "only a json://, xml:// or form:// webhook takes feed text raw",
+            hint="chat services and email always get feed text defused; remove `raw`",
+        )
     for key in ("title", "body"):
         problem = check_template(c[key]) if key in c else None
         if problem:
@@ -354,6 +361,7 @@ def _channel(
         schedule=schedule,
         timezone=c.get("timezone"),
         health=c.get("health", False),
+        raw=c.get("raw", False),
         **optional,
     )
 

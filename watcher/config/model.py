@@ -12,6 +12,8 @@ from watcher.timeparse import Schedule
 
 KINDS = ("feed", "html", "presscorner")
 FORMATS = ("text", "markdown", "html")
+# Generic webhooks (apprise URL schemes): feed text defused unless the channel says raw = true.
+WEBHOOK_SCHEMES = frozenset(["json", "jsons", "xml", "xmls", "form", "forms"])
 MIN_INTERVAL = 60.0  # the politeness floor of a source's interval
 MAX_INTERVAL = 24 * 3600.0  # and its ceiling
 
@@ -90,6 +92,7 @@ class Channel:
     schedule: Schedule = Schedule()  # immediate, or a digest: hourly, daily 08:00, weekly ...
     timezone: str | None = None  # IANA name for the digest schedule; None: the system's
     health: bool = False  # takes source-health alerts
+    raw: bool = False  # a json/xml/form webhook gets feed text as is (it escapes itself)
 
     @property
     def masked_url(self) -> str:

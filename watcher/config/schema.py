@@ -99,6 +99,7 @@ CHANNEL: Spec = {
     "digest": (str, False),
     "timezone": (str, False),
     "health": (bool, False),
+    "raw": (bool, False),
 }
 DELIVERY: Spec = {
     "retry_base": (str, False),

@@ -34,18 +34,33 @@ class SourceHealth:
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One thing due on a channel: a hit's delivery, or a queued message."""
+    """One thing due on a channel: an item's deliveries (one message), or a queued message.
+
+    An item with hits for several entities on one channel is one message: `hit` is its
+    first hit (delivery `id`), `also` the others as (delivery id, hit). They are sent,
+    failed and retried together.
+    """
 
     kind: str  # "hit", or a message's kind: "digest", "health"
-    id: int  # of the delivery or the message
-    attempts: int
+    id: int  # of the (first) delivery or the message
+    attempts: int  # the most of any of its deliveries
     created: str
     hit: Hit | None = None
     message: Message | None = None
+    also: tuple[tuple[int, Hit], ...] = ()
 
     @property
     def table(self) -> str:
         return "deliveries" if self.kind == "hit" else "messages"
+
+    @property
+    def ids(self) -> list[int]:
+        """The rows this one message stands for."""
+        return [self.id, *(delivery for delivery, _ in self.also)]
+
+    @property
+    def hits(self) -> list[Hit]:
+        return ([self.hit] if self.hit else []) + [hit for _, hit in self.also]
 
 
 class OutboxStore(StoreBase):
@@ -55,33 +70,17 @@ class OutboxStore(StoreBase):
         """Claim what `channel` should send at `now`, oldest first; its hits only when `hits`.
 
         The rows are leased to `node` for `lease` seconds: other daemons skip them until
-        the lease ends (it ends early when the send is recorded, or `release_work`).
+        the lease ends (it ends early when the send is recorded, or `release_work`). With a
+        due delivery come the other deliveries of the same item on `channel` that are
+        waiting (pending or failed, even if not yet due): one message names them all.
         """
-        work = []
+        work: list[Outgoing] = []
         with self.writing("claimed alerts"):
             if hits:
                 ids = self._claim("deliveries", channel, now, node, lease, limit)
-                for row in (
-                    self._query(
-                        f"""SELECT d.id AS delivery_id, d.attempts, d.created AS delivery_created,
-                              {self.hit_columns()}
-                       FROM deliveries d JOIN hits h ON h.id = d.hit_id
-                       JOIN items i ON i.id = h.item_id
-                       WHERE d.id IN ({",".join("?" * len(ids))})""",
-                        ids,
-                    )
-                    if ids
-                    else []
-                ):
-                    work.append(
-                        Outgoing(
-                            "hit",
-                            row["delivery_id"],
-                            row["attempts"],
-                            row["delivery_created"],
-                            hit=hit_from_row(row),
-                        )
-                    )
+                if ids:
+                    ids += self._claim_siblings(channel, ids, node, lease)
+                    work += self._item_work(ids)
             ids = self._claim("messages", channel, now, node, lease, limit)
             for row in (
                 self._query(f"SELECT * FROM messages WHERE id IN ({','.join('?' * len(ids))})", ids)
@@ -94,12 +93,68 @@ class OutboxStore(StoreBase):
                 )
         return sorted(work, key=lambda w: (w.created, w.table, w.id))
 
+    def _item_work(self, ids: list[int]) -> list[Outgoing]:
+        """The claimed deliveries `ids` as work: one Outgoing per item, hits in id order."""
+        rows = self._query(
+            f"""SELECT d.id AS delivery_id, d.attempts, d.created AS delivery_created,
+                  {self.hit_columns()}
+               FROM deliveries d JOIN hits h ON h.id = d.hit_id
+               JOIN items i ON i.id = h.item_id
+               WHERE d.id IN ({",".join("?" * len(ids))}) ORDER BY d.id""",
+            ids,
+        )
+        items: dict[int, list[dict[str, Any]]] = {}
+        for row in rows:
+            items.setdefault(row["item_id"], []).append(row)
+        work = []
+        for group in items.values():
+            first = group[0]
+            work.append(
+                Outgoing(
+                    "hit",
+                    first["delivery_id"],
+                    max(r["attempts"] for r in group),
+                    min(r["delivery_created"] for r in group),
+                    hit=hit_from_row(first),
+                    also=tuple((r["delivery_id"], hit_from_row(r)) for r in group[1:]),
+                )
+            )
+        return work
+
+    def _claim_siblings(self, channel: str, ids: list[int], node: str, lease: float) -> list[int]:
+        """Lease the waiting deliveries on `channel` of the items of deliveries `ids`."""
+        marks = ",".join("?" * len(ids))
+        stamp = self.dialect.stamp()
+        siblings = [
+            int(r[0])
+            for r in self._execute(
+                f"""SELECT id FROM deliveries WHERE channel = ?
+                    AND status IN ('pending', 'failed') AND id NOT IN ({marks})
+                    AND (lease_until IS NULL OR lease_until <= {stamp})
+                    AND hit_id IN (SELECT h.id FROM hits h WHERE h.item_id IN (
+                        SELECT h2.item_id FROM hits h2 JOIN deliveries d2 ON d2.hit_id = h2.id
+                        WHERE d2.id IN ({marks})))
+                    ORDER BY id{self.dialect.skip_locked}""",
+                [channel, *ids, 0.0, *ids],
+            ).fetchall()
+        ]
+        self._lease("deliveries", siblings, node, lease)
+        return siblings
+
+    def _lease(self, table: str, ids: list[int], node: str, lease: float) -> None:
+        if ids:
+            lease = lease if self.dialect.shared else 0.0  # see Dialect.shared
+            self._execute(
+                f"UPDATE {table} SET lease_node = ?, lease_until = {self.dialect.stamp()} "
+                f"WHERE id IN ({','.join('?' * len(ids))})",
+                [node, lease, *ids],
+            )
+
     def _claim(
         self, table: str, channel: str, now: str, node: str, lease: float, limit: int
     ) -> list[int]:
         """Lease the due rows of `table` (inside the caller's transaction); their ids."""
         stamp = self.dialect.stamp()
-        lease = lease if self.dialect.shared else 0.0  # see Dialect.shared
         ids = [
             int(r[0])
             for r in self._execute(
@@ -110,19 +165,14 @@ class OutboxStore(StoreBase):
                 [channel, now, 0.0, limit],
             ).fetchall()
         ]
-        if ids:
-            self._execute(
-                f"UPDATE {table} SET lease_node = ?, lease_until = {stamp} "
-                f"WHERE id IN ({','.join('?' * len(ids))})",
-                [node, lease, *ids],
-            )
+        self._lease(table, ids, node, lease)
         return ids
 
     def release_work(self, work: list[Outgoing], node: str) -> None:
         """Give back claimed rows not sent: another daemon (or this one) may take them now."""
         with self.writing("released alerts"):
             for table in ("deliveries", "messages"):
-                ids = [w.id for w in work if w.table == table]
+                ids = [i for w in work if w.table == table for i in w.ids]
                 if ids:
                     self._execute(
                         f"UPDATE {table} SET lease_node = NULL, lease_until = NULL "
@@ -135,13 +185,13 @@ class OutboxStore(StoreBase):
         sql = (
             f"UPDATE {work.table} SET status = 'sent', attempts = attempts + 1, "
             "last_error = NULL, next_attempt_at = NULL, lease_node = NULL, lease_until = NULL, "
-            "updated = ?, sent_at = ? WHERE id = ?"
+            f"updated = ?, sent_at = ? WHERE id IN ({','.join('?' * len(work.ids))})"
         )
         if work.table == "deliveries":  # one statement: no transaction around it
-            self._write("the outcome of a send", sql, [at, at, work.id])
+            self._write("the outcome of a send", sql, [at, at, *work.ids])
             return
         with self.writing("the outcome of a send"):
-            self._execute(sql, [at, at, work.id])
+            self._execute(sql, [at, at, *work.ids])
             if work.table == "messages":
                 self._execute(
                     "UPDATE deliveries SET status = 'sent', updated = ?, sent_at = ? "
@@ -150,19 +200,20 @@ class OutboxStore(StoreBase):
                 )
 
     def mark_failed(self, work: Outgoing, error: str, retry_at: str | None, at: str) -> None:
-        """A send failed: retried at `retry_at`, or dead when that is None."""
+        """A send failed: retried at `retry_at`, or dead when that is None (every row of
+        the message alike: they are sent together)."""
         self._write(
             "the outcome of a send",
             f"UPDATE {work.table} SET status = ?, attempts = ?, last_error = ?, "
             "next_attempt_at = ?, lease_node = NULL, lease_until = NULL, updated = ? "
-            "WHERE id = ?",
+            f"WHERE id IN ({','.join('?' * len(work.ids))})",
             [
                 "failed" if retry_at else "dead",
                 work.attempts + 1,
                 error[:1000],
                 retry_at,
                 at,
-                work.id,
+                *work.ids,
             ],
         )
 
