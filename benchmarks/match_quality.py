@@ -100,7 +100,11 @@ def score(
     return scores
 
 
-clean_item = plain_text
+def clean_item(title: str, html: str) -> tuple[str, str]:
+    """An item's title and text as a poll stores and matches them (cleaned, then repaired)."""
+    from watcher.pipeline.work import clean_item as clean
+
+    return clean(title, html)
 
 
 def without_variants(entities: tuple[Entity, ...]) -> tuple[Entity, ...]:
@@ -148,6 +152,7 @@ def steps(items: list[dict]) -> list[Run]:
     """Issue 14 change by change: each run adds one change to the one before."""
     return [
         run("before (today)", BEFORE, items, variants=False, repair=False),
+        run("+ repair encodings", BEFORE, items, variants=False),
     ]
 
 

@@ -1,0 +1,101 @@
+"""Matching on text as real feeds publish it: broken encodings, spacing and hyphen variants,
+inflected context terms, case-exact weak aliases, digits touching a name.
+
+Snippets are written like the items of the outlets named beside them (en, fr, de, it, es,
+pt); the mojibake is made the way it happens upstream, UTF-8 read as Windows-1252.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import poll_once, rss, stored_rows
+
+from watcher.config import Entity
+from watcher.pipeline.match import Matcher
+from watcher.pipeline.work import clean_item
+from watcher.text.repair import needs_repair, repair_text
+
+MICROSOFT = Entity("Microsoft", ("Microsoft",))
+OPENAI = Entity("OpenAI", ("OpenAI", "ChatGPT"))
+MISTRAL = Entity(
+    "Mistral AI",
+    ("Mistral AI",),
+    weak_aliases=("Mistral",),
+    context=("künstliche Intelligenz", "intelligence artificielle"),
+    exact_context=("IA", "KI"),
+)
+MATCHER = Matcher([MICROSOFT, OPENAI, MISTRAL])
+
+
+def broken(text: str) -> str:
+    """`text` as it reads after UTF-8 was decoded as Windows-1252 somewhere upstream."""
+    return text.encode("utf-8").decode("cp1252")
+
+
+def found(title: str, html: str = "", matcher: Matcher = MATCHER) -> list[str]:
+    """Entities matched in an item cleaned and repaired the way a poll does it."""
+    return [m.entity for m in matcher.match(*clean_item(title, html))]
+
+
+# --- broken encodings ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("title", "entity"),
+    [
+        pytest.param("Microsoft’s Teams commitments made binding", "Microsoft", id="en-reuters"),
+        pytest.param("«Le Chat» de Mistral : l’IA française", "Mistral AI", id="fr-lesechos"),
+        pytest.param("Mistral: Hoffnung für künstliche Intelligenz", "Mistral AI", id="de-context"),
+        pytest.param("Microsoft’s Copilot arriva in Italia", "Microsoft", id="it-sole24ore"),
+        pytest.param("OpenAI’s Sora llega a Europa", "OpenAI", id="es-elconfidencial"),
+        pytest.param("Microsoft’s investimento em Portugal", "Microsoft", id="pt-eco"),
+    ],
+)
+def test_a_name_behind_mojibake_is_found_once_repaired(title, entity):
+    assert entity not in [m.entity for m in MATCHER.match(broken(title), "")]  # as published
+    assert found(broken(title)) == [entity]
+
+
+def test_repair_restores_the_text_and_leaves_clean_text_alone():
+    assert repair_text(broken("La société Mistral AI à Paris")) == "La société Mistral AI à Paris"
+    assert repair_text("Microsoft&rsquo;s deal") == "Microsoft’s deal"  # escaped twice upstream
+    for clean in ["SÃO PAULO", "Ärger über Microsoft", "naïve café", "AT&T", "Straße"]:
+        assert repair_text(clean) == clean
+    assert not needs_repair("Die Kommission prüft Microsofts Übernahme von Activision.")
+
+
+def test_mojibake_whose_control_characters_were_lost_is_not_repaired():
+    # "â€™" read as Latin-1 is "â\x80\x99"; a feed that drops the controls leaves "â".
+    assert repair_text("Microsoft\u00e2\x80\x99s") == "Microsoft’s"
+    assert repair_text("Microsoftâs cloud deal") == "Microsoftâs cloud deal"
+    assert found("Microsoftâs cloud deal") == []
+
+
+def test_offsets_point_into_the_repaired_text():
+    title, text = clean_item(broken("Rivalité"), broken("<p>L’IA d’OpenAI’s rival</p>"))
+    (mention,) = MATCHER.match(title, text)
+    assert text == "L’IA d’OpenAI’s rival"
+    assert text[mention.start : mention.end] == mention.matched == "OpenAI"
+
+
+def test_a_poll_stores_the_repaired_title_and_text(feed_server, make_config, run_cli):
+    items = [
+        {
+            "title": broken("Microsoft’s stake in Mistral AI"),
+            "link": "https://news.example.com/1",
+            "html": broken("<p>The CMA looks at OpenAI’s partner.</p>"),
+        }
+    ]
+    feed_server.routes["/news.xml"] = {"body": rss(items)}
+    config = make_config({"news": feed_server.url("/news.xml")})
+    poll_once(config)
+    (row,) = stored_rows(config, "items")
+    assert (row["title"], row["text"]) == (
+        "Microsoft’s stake in Mistral AI",
+        "The CMA looks at OpenAI’s partner.",
+    )
+    result = run_cli(config, "hits", "--format", "json", "--limit", "0")
+    hits = {h["entity"]: h for h in json.loads(result.output)}
+    assert hits["Microsoft"]["matched"] == "Microsoft" and hits["Microsoft"]["field"] == "title"
