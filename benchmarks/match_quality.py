@@ -17,6 +17,7 @@ Run:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -109,7 +110,7 @@ def clean_item(title: str, html: str) -> tuple[str, str]:
 
 def without_variants(entities: tuple[Entity, ...]) -> tuple[Entity, ...]:
     """The entities with generated variants turned off (`variants = false`)."""
-    return entities
+    return tuple(dataclasses.replace(e, variants=False) for e in entities)
 
 
 @dataclass
@@ -153,6 +154,7 @@ def steps(items: list[dict]) -> list[Run]:
     return [
         run("before (today)", BEFORE, items, variants=False, repair=False),
         run("+ repair encodings", BEFORE, items, variants=False),
+        run("+ variants", BEFORE, items),
     ]
 
 

@@ -174,3 +174,13 @@ def test_starter_config_ships_the_entity_model_and_the_lexicon():
         "abuso de posición dominante",
         "abuso di posizione dominante",
     } <= terms["competition"]
+
+
+def test_variants_are_on_unless_an_entity_turns_them_off():
+    config = parse(
+        '[[entities]]\nname = "OpenAI"\naliases = ["OpenAI"]\n\n'
+        '[[entities]]\nname = "Acme"\naliases = ["AcmeCorp"]\nvariants = false\n'
+    )
+    assert [e.variants for e in config.entities] == [True, False]
+    message = error('[[entities]]\nname = "OpenAI"\naliases = ["OpenAI"]\nvariants = "no"\n')
+    assert "entities[0].variants: must be true or false" in message

@@ -99,3 +99,66 @@ def test_a_poll_stores_the_repaired_title_and_text(feed_server, make_config, run
     result = run_cli(config, "hits", "--format", "json", "--limit", "0")
     hits = {h["entity"]: h for h in json.loads(result.output)}
     assert hits["Microsoft"]["matched"] == "Microsoft" and hits["Microsoft"]["field"] == "title"
+
+
+# --- spacing and hyphen variants ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("title", "entity"),
+    [
+        pytest.param(
+            "Italy's watchdog fines Open-AI over Chat GPT data", "OpenAI", id="en-reuters"
+        ),
+        pytest.param("Schools ban chat-gpt on campus networks", "OpenAI", id="en-lowercase-hyphen"),
+        pytest.param("La CNIL s'intéresse à Chat GPT", "OpenAI", id="fr-lemonde"),
+        pytest.param("Open-AI-Chef Altman besucht Berlin", "OpenAI", id="de-spiegel"),
+        pytest.param("Il Garante privacy blocca Chat GPT", "OpenAI", id="it-sole24ore"),
+        pytest.param("La AEPD abre una investigación a CHAT GPT", "OpenAI", id="es-all-caps"),
+        pytest.param("Chat-GPT chega às escolas portuguesas", "OpenAI", id="pt-publico"),
+        pytest.param("MistralAI lève 600 millions d'euros", "Mistral AI", id="fr-joined"),
+        pytest.param("#MistralAI trends after model release", "Mistral AI", id="en-hashtag"),
+    ],
+)
+def test_a_name_written_apart_or_hyphenated_matches_its_alias(title, entity):
+    assert found(title) == [entity]
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        pytest.param("Why open AI models matter for Europe", id="en-euractiv"),
+        pytest.param("Ils défendent une open AI européenne", id="fr-lesechos"),
+        pytest.param(
+            "Modelos de IA abiertos: open AI frente a sistemas cerrados", id="es-eldiario"
+        ),
+        pytest.param("Il chat GPT-style dei ministeri", id="it-lowercase-chat"),
+    ],
+)
+def test_a_spaced_variant_needs_the_alias_capitals(title):
+    assert "OpenAI" not in found(title)
+
+
+def test_explain_says_which_variant_matched():
+    from watcher.pipeline.explain import describe_mention
+
+    (mention,) = MATCHER.match("Datenschützer prüfen Chat-GPT", "")
+    assert (mention.alias, mention.matched) == ("ChatGPT", "Chat-GPT")
+    assert describe_mention(mention)[1] == (
+        "  by alias (case and accents ignored) 'ChatGPT' as its variant 'Chat-GPT'"
+    )
+    (plain,) = MATCHER.match("CHATGPT", "")
+    assert "variant" not in describe_mention(plain)[1]
+
+
+def test_variants_can_be_turned_off_per_entity():
+    strict = Matcher([Entity("OpenAI", ("OpenAI", "ChatGPT"), variants=False)])
+    assert found("Il Garante blocca Chat GPT", matcher=strict) == []
+    assert found("Il Garante blocca ChatGPT", matcher=strict) == ["OpenAI"]
+
+
+def test_a_spelling_two_entities_could_mean_counts_for_neither_as_a_variant():
+    matcher = Matcher([Entity("OpenAI", ("OpenAI",)), Entity("Open AI Lab", ("Open AI",))])
+    assert found("Open AI announced", matcher=matcher) == ["Open AI Lab"]
+    assert found("Open-AI announced", matcher=matcher) == []  # a variant of both aliases
+    assert found("OpenAI announced", matcher=matcher) == ["OpenAI"]

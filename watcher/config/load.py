@@ -243,7 +243,11 @@ def _entities(raw: list[dict[str, Any]], check: Checker) -> tuple[Entity, ...]:
 def parse_entity(e: dict[str, Any], at: str, check: Checker) -> Entity:
     """One [[entities]] table as an Entity; blank terms are dropped."""
     check.table(e, ENTITY, at)
-    lists = {key: tuple(x for x in e.get(key, []) if x.strip()) for key in ENTITY if key != "name"}
+    lists = {
+        key: tuple(x for x in e.get(key, []) if x.strip())
+        for key, (kind, _) in ENTITY.items()
+        if kind == [str]
+    }
     if "aliases" not in e and "exact_aliases" not in e:
         raise check.fail(at + "aliases", "missing required key", hint="or give exact_aliases")
     if not lists["aliases"] and not lists["exact_aliases"]:
@@ -254,7 +258,7 @@ def parse_entity(e: dict[str, Any], at: str, check: Checker) -> Entity:
             "weak aliases count only with a context term, and there is none",
             hint="add context = [...] or exact_context = [...] to this entity",
         )
-    return Entity(name=e["name"], **lists)
+    return Entity(name=e["name"], variants=e.get("variants", True), **lists)
 
 
 def check_alias_overlap(entities: list[Entity], check: Checker) -> None:

@@ -68,6 +68,7 @@ class Entity:
     context: tuple[str, ...] = ()
     exact_context: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()  # phrases that veto an alias occurrence they overlap
+    variants: bool = True  # also match "Chat GPT", "Chat-GPT" for ChatGPT (text/variants.py)
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,7 @@ ENTITY: Spec = {
     "context": ([str], False),
     "exact_context": ([str], False),
     "exclude": ([str], False),
+    "variants": (bool, False),
 }
 TOPIC: Spec = {"name": (str, True), "terms": ([str], True)}
 CHANNEL: Spec = {

@@ -22,6 +22,7 @@ from watcher.config.model import Entity, Topic
 from watcher.model import Mention
 from watcher.text.clean import make_snippet, mark_snippet
 from watcher.text.fold import exact, fold, is_word_char
+from watcher.text.variants import Variant, alias_variants, has_capitals
 
 if TYPE_CHECKING:
     import ahocorasick
@@ -36,6 +37,8 @@ class _Term:
     owner: int  # index of the entity or topic
     term: str  # as written in the config
     exact: str | None = None  # for exact roles: the term in exact form, to compare
+    variant: str | None = None  # a generated spelling of an alias ("Chat GPT" for ChatGPT)
+    capitals: tuple[bool, ...] | None = None  # for a spaced variant: see has_capitals
 
 
 # Roles that only need to be present somewhere in the item: one occurrence is enough.
@@ -108,6 +111,10 @@ _ENTITY_ROLES = (
 )
 
 
+# Alias keys whose variants are generated (exact aliases are matched only as written).
+_VARIANT_ROLES = (("aliases", "alias"), ("weak_aliases", "weak_alias"))
+
+
 def _build_automaton(terms: dict[str, list[_Term]]) -> ahocorasick.Automaton | None:
     """One automaton over the folded keys; each key knows its bounds and its config terms."""
     if not terms:
@@ -132,20 +139,38 @@ class Matcher:
         self.topics = tuple(topics)
         terms: dict[str, list[_Term]] = {}
 
-        def add(role: str, owner: int, term: str) -> None:
-            key = fold.term(term)
+        def add(role: str, owner: int, term: str, key: str, variant: Variant | None = None) -> None:
             exact_term = exact.term(term) if role.startswith("exact") else None
             entry = _Term(role, owner, term, exact_term)
+            if variant is not None:
+                entry = _Term(role, owner, term, None, variant.text, variant.capitals)
             if key and entry not in (bucket := terms.setdefault(key, [])):
                 bucket.append(entry)
 
+        aliases: dict[str, int] = {}  # folded alias -> its entity
         for i, e in enumerate(self.entities):
             for attribute, role in _ENTITY_ROLES:
                 for term in getattr(e, attribute):
-                    add(role, i, term)
+                    add(role, i, term, fold.term(term))
+                    if role in ALIAS_ROLES:
+                        aliases.setdefault(fold.term(term), i)
+        # A spelling shared by two entities, as an alias or a variant, names neither: dropped.
+        variants: dict[str, list[tuple[str, int, str, Variant]]] = {}
+        for i, e in enumerate(self.entities):
+            if not e.variants:
+                continue
+            for attribute, role in _VARIANT_ROLES:
+                for term in getattr(e, attribute):
+                    for v in alias_variants(term):
+                        variants.setdefault(fold.term(v.text), []).append((role, i, term, v))
+        for key, found in variants.items():
+            owners = {i for _, i, _, _ in found} | ({aliases[key]} if key in aliases else set())
+            if len(owners) == 1:
+                for role, i, term, v in found:
+                    add(role, i, term, key, v)
         for i, t in enumerate(self.topics):
             for term in t.terms:
-                add("topic", i, term)
+                add("topic", i, term, fold.term(term))
         self._automaton = _build_automaton(terms)
 
     def scan(self, field_name: str, content: str) -> list[Occurrence]:
@@ -172,6 +197,8 @@ class Matcher:
                     exact_found = exact_found or exact.term(matched)
                     if exact_found != t.exact:
                         continue
+                if t.capitals is not None and not has_capitals(matched, t.capitals):
+                    continue
                 found.append(Occurrence(t, field_name, s, e, matched))
                 if t.role in _PRESENCE:
                     present.add(id(t))
