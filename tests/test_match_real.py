@@ -12,7 +12,7 @@ import json
 import pytest
 from conftest import poll_once, rss, stored_rows
 
-from watcher.config import Entity
+from watcher.config import Entity, Topic
 from watcher.pipeline.match import Matcher
 from watcher.pipeline.work import clean_item
 from watcher.text.repair import needs_repair, repair_text
@@ -162,3 +162,102 @@ def test_a_spelling_two_entities_could_mean_counts_for_neither_as_a_variant():
     assert found("Open AI announced", matcher=matcher) == ["Open AI Lab"]
     assert found("Open-AI announced", matcher=matcher) == []  # a variant of both aliases
     assert found("OpenAI announced", matcher=matcher) == ["OpenAI"]
+
+
+# --- inflected context, exclude and topic terms (a trailing *) --------------------------
+
+INFLECTED = Matcher(
+    [
+        Entity(
+            "Mistral AI",
+            ("Mistral AI",),
+            weak_aliases=("Mistral",),
+            context=(
+                "künstlich* Intelligenz",
+                "Sprachmodell*",
+                "intelligence* artificielle*",
+                "modèle* de langage",
+                "intelligenz* artificial*",
+                "inteligencia* artificial*",
+                "inteligênci* artificia*",
+                "large language model*",
+            ),
+            exclude=("Mistral-Klass*",),
+        )
+    ],
+    [Topic("ai-act", ("KI-Verordnung*", "règlement* sur l'IA"))],
+)
+
+
+@pytest.mark.parametrize(
+    ("title", "context"),
+    [
+        pytest.param(
+            "Mistral sammelt Milliarden ein – Hoffnung der europäischen künstlichen Intelligenz",
+            "künstlichen Intelligenz",
+            id="de-faz",
+        ),
+        pytest.param(
+            "Macron wirbt für Mistral und Künstlicher Intelligenz",
+            "Künstlicher Intelligenz",
+            id="de-zeit",
+        ),
+        pytest.param("Mistral und die großen Sprachmodelle", "Sprachmodelle", id="de-golem"),
+        pytest.param(
+            "Mistral, champion des intelligences artificielles génératives",
+            "intelligences artificielles",
+            id="fr-latribune",
+        ),
+        pytest.param(
+            "Mistral rivalise avec les grands modèles de langage",
+            "modèles de langage",
+            id="fr-lesechos",
+        ),
+        pytest.param(
+            "Mistral e le intelligenze artificiali europee",
+            "intelligenze artificiali",
+            id="it-repubblica",
+        ),
+        pytest.param(
+            "Mistral, la apuesta en inteligencias artificiales abiertas",
+            "inteligencias artificiales",
+            id="es-expansion",
+        ),
+        pytest.param(
+            "Mistral aposta em inteligências artificiais abertas",
+            "inteligências artificiais",
+            id="pt-expresso",
+        ),
+        pytest.param(
+            "Mistral's new large language models rival GPT-4",
+            "large language models",
+            id="en-verge",
+        ),
+    ],
+)
+def test_an_inflected_context_term_confirms_a_weak_alias(title, context):
+    (mention,) = INFLECTED.match(title, "")
+    assert (mention.entity, mention.confirmed_by) == ("Mistral AI", context)
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        pytest.param(
+            "Der Mistral weht; künstliche Beschneiung in den Alpen", id="de-no-intelligenz"
+        ),
+        pytest.param("Le mistral et l'intelligentsia provençale", id="fr-prefix-is-a-word"),
+        pytest.param(
+            "Mistral-Klasse: Frankreichs Hubschrauberträger mit künstlicher Intelligenz",
+            id="de-excluded",
+        ),
+        pytest.param("Il mistral e i modelli di langage", id="it-other-words"),
+    ],
+)
+def test_a_prefix_still_needs_the_rest_of_its_term(title):
+    assert INFLECTED.match(title, "") == []
+
+
+def test_a_starred_topic_term_finds_inflected_forms():
+    analysis = INFLECTED.analyse("Neue KI-Verordnungen in Brüssel", "Les règlements sur l'IA")
+    assert analysis.topics == {"ai-act": ["KI-Verordnungen", "règlements sur l'IA"]}

@@ -45,6 +45,7 @@ from watcher.config.template import check_template
 from watcher.config.web import parse_web
 from watcher.errors import ConfigError
 from watcher.text.fold import fold
+from watcher.text.prefix import prefix_problem
 from watcher.timeparse import parse_schedule, zone
 
 DEFAULT_CONFIG = "regwatch.toml"
@@ -252,6 +253,7 @@ def parse_entity(e: dict[str, Any], at: str, check: Checker) -> Entity:
         raise check.fail(at + "aliases", "missing required key", hint="or give exact_aliases")
     if not lists["aliases"] and not lists["exact_aliases"]:
         raise check.fail(at + "aliases", "needs at least one non-empty alias")
+    check_prefixes(lists, at, check)
     if lists["weak_aliases"] and not (lists["context"] or lists["exact_context"]):
         raise check.fail(
             at + "weak_aliases",
@@ -259,6 +261,33 @@ def parse_entity(e: dict[str, Any], at: str, check: Checker) -> Entity:
             hint="add context = [...] or exact_context = [...] to this entity",
         )
     return Entity(name=e["name"], variants=e.get("variants", True), **lists)
+
+
+# Keys whose terms may end a word with `*` (watcher/text/prefix.py); the others may not.
+PREFIX_KEYS = ("context", "exclude", "terms")
+
+
+def check_prefixes(lists: dict[str, tuple[str, ...]], at: str, check: Checker) -> None:
+    """A `*` only ends a word of a context, exclude or topic term, after 4 letters or more."""
+    for key, terms in lists.items():
+        for j, term in enumerate(terms):
+            if "*" not in term:
+                continue
+            where = f"{at}{key}[{j}]"
+            if key not in PREFIX_KEYS:
+                raise check.fail(
+                    where,
+                    f"{term!r}: '*' is only for context, exclude and topic terms",
+                    hint="list each form as written; variants already cover spacing and "
+                    "hyphens ('Chat GPT', 'Chat-GPT')"
+                    if "alias" in key
+                    else "move the term to context = [...], which ignores case",
+                )
+            problem = prefix_problem(term)
+            if problem:
+                raise check.fail(
+                    where, problem, hint='end a word of 4 letters or more: "künstlich* Intelligenz"'
+                )
 
 
 def check_alias_overlap(entities: list[Entity], check: Checker) -> None:
@@ -286,6 +315,7 @@ def _topics(raw: list[dict[str, Any]], check: Checker) -> tuple[Topic, ...]:
         terms = tuple(x for x in t["terms"] if x.strip())
         if not terms:
             raise check.fail(at + "terms", "needs at least one non-empty term")
+        check_prefixes({"terms": terms}, at, check)
         topics.append(Topic(name=t["name"], terms=terms))
     check.unique([t.name for t in topics], "topics")
     return tuple(topics)

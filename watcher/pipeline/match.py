@@ -14,6 +14,7 @@ occurs in the same item; an `exclude` phrase vetoes any alias occurrence it over
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -22,6 +23,7 @@ from watcher.config.model import Entity, Topic
 from watcher.model import Mention
 from watcher.text.clean import make_snippet, mark_snippet
 from watcher.text.fold import exact, fold, is_word_char
+from watcher.text.prefix import has_prefix, prefix_key, prefix_pattern
 from watcher.text.variants import Variant, alias_variants, has_capitals
 
 if TYPE_CHECKING:
@@ -39,6 +41,7 @@ class _Term:
     exact: str | None = None  # for exact roles: the term in exact form, to compare
     variant: str | None = None  # a generated spelling of an alias ("Chat GPT" for ChatGPT)
     capitals: tuple[bool, ...] | None = None  # for a spaced variant: see has_capitals
+    pattern: re.Pattern[str] | None = None  # a term with `*`: matched from its key's start
 
 
 # Roles that only need to be present somewhere in the item: one occurrence is enough.
@@ -83,15 +86,20 @@ class Analysis:
     context: dict[str, list[str]] = field(default_factory=dict)  # entity -> terms as found
 
 
-def _bounded(text: str, start: int, end: int, term: _Key) -> bool:
-    """True when text[start:end] stands on word boundaries and outside a domain or address."""
-    if term.left and start > 0:
+def _left_bounded(text: str, start: int, left: bool) -> bool:
+    """True when nothing touches text[start] on the left: no word character, no domain."""
+    if left and start > 0:
         before = text[start - 1]
         if is_word_char(before):
             return False
         if before in ".@" and start > 1 and is_word_char(text[start - 2]):
             return False
-    if term.right and end < len(text):
+    return True
+
+
+def _right_bounded(text: str, end: int, right: bool) -> bool:
+    """True when nothing touches text[end - 1] on the right: no word character, no domain."""
+    if right and end < len(text):
         after = text[end]
         if is_word_char(after):
             return False
@@ -110,6 +118,9 @@ _ENTITY_ROLES = (
     ("exclude", "exclude"),
 )
 
+
+# Roles whose terms may end a word with `*` (text/prefix.py).
+_PREFIX_ROLES = frozenset(["context", "exclude", "topic"])
 
 # Alias keys whose variants are generated (exact aliases are matched only as written).
 _VARIANT_ROLES = (("aliases", "alias"), ("weak_aliases", "weak_alias"))
@@ -142,6 +153,9 @@ class Matcher:
         def add(role: str, owner: int, term: str, key: str, variant: Variant | None = None) -> None:
             exact_term = exact.term(term) if role.startswith("exact") else None
             entry = _Term(role, owner, term, exact_term)
+            if has_prefix(term) and role in _PREFIX_ROLES:
+                entry = _Term(role, owner, term, pattern=prefix_pattern(key))
+                key = prefix_key(key).rstrip()
             if variant is not None:
                 entry = _Term(role, owner, term, None, variant.text, variant.capitals)
             if key and entry not in (bucket := terms.setdefault(key, [])):
@@ -185,14 +199,25 @@ class Matcher:
         for last, key in self._automaton.iter(text):
             end = last + 1
             start = end - key.size
-            if (not key.placed and id(key) in done) or not _bounded(text, start, end, key):
+            if (not key.placed and id(key) in done) or not _left_bounded(text, start, key.left):
                 continue
-            s, e = norm.span(start, end)
-            matched = content[s:e]
+            bounded: bool | None = None  # the key's own right bound, for literal terms
             exact_found = None
             for t in (*key.placed, *key.present):
                 if id(t) in present:
                     continue
+                if t.pattern is not None:
+                    m = t.pattern.match(text, start)
+                    if m is None or not _right_bounded(text, m.end(), True):
+                        continue
+                    s, e = norm.span(start, m.end())
+                else:
+                    if bounded is None:
+                        bounded = _right_bounded(text, end, key.right)
+                    if not bounded:
+                        continue
+                    s, e = norm.span(start, end)
+                matched = content[s:e]
                 if t.exact is not None:
                     exact_found = exact_found or exact.term(matched)
                     if exact_found != t.exact:
