@@ -113,6 +113,16 @@ def without_variants(entities: tuple[Entity, ...]) -> tuple[Entity, ...]:
     return tuple(dataclasses.replace(e, variants=False) for e in entities)
 
 
+def without_exact_weak(entities: tuple[Entity, ...]) -> tuple[Entity, ...]:
+    """The entities with `exact_weak_aliases` listed as plain `weak_aliases`."""
+    return tuple(
+        dataclasses.replace(
+            e, weak_aliases=e.weak_aliases + e.exact_weak_aliases, exact_weak_aliases=()
+        )
+        for e in entities
+    )
+
+
 @dataclass
 class Run:
     label: str
@@ -120,11 +130,17 @@ class Run:
 
 
 def run(
-    label: str, config: Path, items: list[dict], variants: bool = True, repair: bool = True
+    label: str,
+    config: Path,
+    items: list[dict],
+    variants: bool = True,
+    repair: bool = True,
+    exact_weak: bool = True,
 ) -> Run:
-    """Score one config, with or without generated variants and encoding repair."""
+    """Score one config, with or without variants, encoding repair and exact weak aliases."""
     loaded = load_config(config, env={})
     entities = loaded.entities if variants else without_variants(loaded.entities)
+    entities = entities if exact_weak else without_exact_weak(entities)
     prepare = clean_item if repair else plain_text
     return Run(label, score(Matcher(entities, loaded.topics), items, prepare))
 
@@ -155,6 +171,8 @@ def steps(items: list[dict]) -> list[Run]:
         run("before (today)", BEFORE, items, variants=False, repair=False),
         run("+ repair encodings", BEFORE, items, variants=False),
         run("+ variants", BEFORE, items),
+        run("+ * terms (after.toml)", AFTER, items, exact_weak=False),
+        run("+ exact_weak_aliases", AFTER, items),
     ]
 
 

@@ -151,7 +151,7 @@ def test_channel_topics_filter():
 def test_starter_config_ships_the_entity_model_and_the_lexicon():
     config = load_config(ROOT / "watcher" / "starter.toml", env={})
     mistral = next(e for e in config.entities if e.name == "Mistral AI")
-    assert {"Mistral", "Le Chat"} <= set(mistral.weak_aliases)
+    assert "Mistral" in mistral.weak_aliases and mistral.exact_weak_aliases == ("Le Chat",)
     assert {"AI", "IA", "KI"} <= set(mistral.exact_context)
     assert "Mistral-class" in mistral.exclude
     names = {t.name for t in config.topics}
@@ -239,3 +239,20 @@ def test_a_misplaced_star_names_the_key_and_what_to_do(keys, where, message, hin
 def test_a_short_prefix_in_a_topic_term_is_an_error():
     message = error('[[topics]]\nname = "ai"\nterms = ["KI*"]\n')
     assert "topics[0].terms[0]: 'KI*': the prefix 'KI' before '*' needs at least 4" in message
+
+
+def test_exact_weak_aliases_need_context_and_name_one_entity():
+    config = parse(
+        '[[entities]]\nname = "Mistral AI"\naliases = ["Mistral AI"]\n'
+        'exact_weak_aliases = ["Le Chat"]\nexact_context = ["IA"]\n'
+    )
+    assert config.entities[0].exact_weak_aliases == ("Le Chat",)
+    message = error(
+        '[[entities]]\nname = "Mistral AI"\naliases = ["Mistral AI"]\nexact_weak_aliases = ["Le Chat"]\n'
+    )
+    assert "entities[0].exact_weak_aliases: weak aliases count only with a context term" in message
+    message = error(
+        '[[entities]]\nname = "A"\naliases = ["A"]\nweak_aliases = ["Le Chat"]\ncontext = ["x"]\n\n'
+        '[[entities]]\nname = "B"\naliases = ["B"]\nexact_weak_aliases = ["Le Chat"]\ncontext = ["x"]\n'
+    )
+    assert "entities[1].exact_weak_aliases[0]: alias 'Le Chat' is also an alias of 'A'" in message

@@ -261,3 +261,69 @@ def test_a_prefix_still_needs_the_rest_of_its_term(title):
 def test_a_starred_topic_term_finds_inflected_forms():
     analysis = INFLECTED.analyse("Neue KI-Verordnungen in Brüssel", "Les règlements sur l'IA")
     assert analysis.topics == {"ai-act": ["KI-Verordnungen", "règlements sur l'IA"]}
+
+
+# --- exact weak aliases: Le Chat the assistant, le chat the cat --------------------------
+
+LE_CHAT = Matcher(
+    [
+        Entity(
+            "Mistral AI",
+            ("Mistral AI",),
+            exact_weak_aliases=("Le Chat",),
+            context=("chatbot",),
+            exact_context=("AI", "IA", "KI"),
+        )
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        pytest.param("Le Chat, l'assistant d'IA de Mistral, arrive sur smartphone", id="fr-01net"),
+        pytest.param("Mistral's Le Chat adds web search to its AI assistant", id="en-techcrunch"),
+        pytest.param("Le Chat: Der KI-Assistent aus Paris im Test", id="de-chip"),
+        pytest.param(
+            "Le Chat di Mistral arriva su Android: l'assistente IA è gratuito", id="it-hdblog"
+        ),
+        pytest.param("Le Chat, el asistente de IA francés, llega a España", id="es-xataka"),
+        pytest.param("Le Chat, o assistente de IA francês, chega a Portugal", id="pt-publico"),
+    ],
+)
+def test_an_exact_weak_alias_as_written_with_context_counts(title):
+    (mention,) = LE_CHAT.match(title, "")
+    assert (mention.matched, mention.kind, mention.weak) == ("Le Chat", "exact_weak_alias", True)
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        pytest.param(
+            "Une IA sait désormais reconnaître le chat de la maison", id="fr-the-cat-with-IA"
+        ),
+        pytest.param("Caméras domestiques : l'IA qui surveille le chat", id="fr-20minutes"),
+        pytest.param("LE CHAT DE LA VOISINE ET L'IA", id="fr-all-caps"),
+        pytest.param("Le Chat est de retour", id="fr-no-context"),
+    ],
+)
+def test_an_exact_weak_alias_ignores_other_cases_and_needs_context(title):
+    assert LE_CHAT.match(title, "") == []
+
+
+def test_a_weak_alias_still_ignores_case_where_exact_weak_does_not():
+    loose = Matcher(
+        [Entity("Mistral AI", ("Mistral AI",), weak_aliases=("Le Chat",), exact_context=("IA",))]
+    )
+    assert [m.entity for m in loose.match("Une IA reconnaît le chat", "")] == ["Mistral AI"]
+    assert LE_CHAT.match("Une IA reconnaît le chat", "") == []
+
+
+def test_explain_calls_it_an_exact_weak_alias():
+    from watcher.pipeline.explain import describe_mention
+
+    (mention,) = LE_CHAT.match("Le Chat, l'assistant d'IA", "")
+    assert describe_mention(mention)[1:3] == [
+        "  by exact weak alias (as written, needs a context term) 'Le Chat'",
+        "  confirmed by context term 'IA'",
+    ]

@@ -254,9 +254,10 @@ def parse_entity(e: dict[str, Any], at: str, check: Checker) -> Entity:
     if not lists["aliases"] and not lists["exact_aliases"]:
         raise check.fail(at + "aliases", "needs at least one non-empty alias")
     check_prefixes(lists, at, check)
-    if lists["weak_aliases"] and not (lists["context"] or lists["exact_context"]):
+    weak = next((k for k in ("weak_aliases", "exact_weak_aliases") if lists[k]), None)
+    if weak and not (lists["context"] or lists["exact_context"]):
         raise check.fail(
-            at + "weak_aliases",
+            at + weak,
             "weak aliases count only with a context term, and there is none",
             hint="add context = [...] or exact_context = [...] to this entity",
         )
@@ -294,7 +295,7 @@ def check_alias_overlap(entities: list[Entity], check: Checker) -> None:
     """An alias (case and accents ignored) may belong to one entity, and only once."""
     owners: dict[str, tuple[int, str, str]] = {}  # folded alias -> entity index, key, path
     for i, e in enumerate(entities):
-        for key in ("aliases", "exact_aliases", "weak_aliases"):
+        for key in ("aliases", "exact_aliases", "weak_aliases", "exact_weak_aliases"):
             for j, alias in enumerate(getattr(e, key)):
                 where = f"entities[{i}].{key}[{j}]"
                 first = owners.setdefault(fold.term(alias), (i, key, where))

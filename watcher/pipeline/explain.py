@@ -12,6 +12,7 @@ KINDS = {
     "alias": "alias (case and accents ignored)",
     "exact_alias": "exact alias (case and accents count)",
     "weak_alias": "weak alias (needs a context term)",
+    "exact_weak_alias": "exact weak alias (as written, needs a context term)",
 }
 
 

@@ -29,7 +29,8 @@ from watcher.text.variants import Variant, alias_variants, has_capitals
 if TYPE_CHECKING:
     import ahocorasick
 
-ALIAS_ROLES = ("alias", "exact_alias", "weak_alias")
+ALIAS_ROLES = ("alias", "exact_alias", "weak_alias", "exact_weak_alias")
+WEAK_ROLES = frozenset(["weak_alias", "exact_weak_alias"])  # need a context term
 _FIELDS = ("title", "text")
 
 
@@ -72,7 +73,7 @@ class Occurrence:
     @property
     def order(self) -> tuple[int, int, bool, int]:
         # Title first, then position; at one position a strong, longer alias wins.
-        weak = self.term.role == "weak_alias"
+        weak = self.term.role in WEAK_ROLES
         return (_FIELDS.index(self.field), self.start, weak, self.start - self.end)
 
 
@@ -113,6 +114,7 @@ _ENTITY_ROLES = (
     ("aliases", "alias"),
     ("exact_aliases", "exact_alias"),
     ("weak_aliases", "weak_alias"),
+    ("exact_weak_aliases", "exact_weak_alias"),
     ("context", "context"),
     ("exact_context", "exact_context"),
     ("exclude", "exclude"),
@@ -269,7 +271,7 @@ class Matcher:
                 result.rejected.append((entity, o, f"vetoed by exclude {veto.term.term!r}"))
                 continue
             confirmed = context.get(owner)
-            if role == "weak_alias" and confirmed is None:
+            if role in WEAK_ROLES and confirmed is None:
                 result.rejected.append((entity, o, "weak alias without a context term"))
                 continue
             if owner in mentions:
@@ -285,7 +287,7 @@ class Matcher:
                 topics=topic_names,
                 alias=o.term.term,
                 kind=role,
-                confirmed_by=confirmed.found if role == "weak_alias" and confirmed else None,
+                confirmed_by=confirmed.found if role in WEAK_ROLES and confirmed else None,
                 marked=mark_snippet(content, o.start, o.end),
             )
         result.mentions = [mentions[i] for i in sorted(mentions)]  # in config order
