@@ -327,3 +327,36 @@ def test_explain_calls_it_an_exact_weak_alias():
         "  by exact weak alias (as written, needs a context term) 'Le Chat'",
         "  confirmed by context term 'IA'",
     ]
+
+
+# --- digits touching a name ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        pytest.param("Microsoft365 outage hits European users", id="en-bleepingcomputer"),
+        pytest.param("Panne chez Microsoft365 : Outlook et Teams indisponibles", id="fr-01net"),
+        pytest.param("Datenschutz: Microsoft365 bleibt umstritten", id="de-heise"),
+    ],
+)
+def test_a_digit_touching_a_name_makes_another_word(title):
+    assert found(title, matcher=Matcher([MICROSOFT])) == []
+
+
+@pytest.mark.parametrize(
+    ("title", "matched"),
+    [
+        pytest.param("Microsoft365 outage hits European users", "Microsoft365", id="en-joined"),
+        pytest.param(
+            "Microsoft 365: Datenschutzkonferenz bleibt skeptisch", "Microsoft 365", id="de-spaced"
+        ),
+        pytest.param("Il garante e Microsoft-365 nelle scuole", "Microsoft-365", id="it-hyphen"),
+        pytest.param("La AEPD y MICROSOFT365", "MICROSOFT365", id="es-caps"),
+    ],
+)
+def test_a_product_with_digits_matches_when_listed_as_an_alias(title, matched):
+    for alias in ("Microsoft 365", "Microsoft365"):
+        matcher = Matcher([Entity("Microsoft", ("Microsoft", alias))])
+        (mention,) = matcher.match(*clean_item(title, ""))
+        assert mention.matched == matched
