@@ -40,6 +40,8 @@ def split_parts(alias: str) -> list[str]:
 
 def _camel_parts(word: str) -> list[str]:
     """ChatGPT -> Chat, GPT; GPTModel -> GPT, Model; Microsoft365 -> Microsoft, 365."""
+    if word.isalpha() and (word[1:].islower() or word.isupper()):
+        return [word]  # most names: no inner capital, no digit (a quarter of a build's time)
     parts: list[str] = []
     start = 0
     for i in range(1, len(word)):
