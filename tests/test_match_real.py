@@ -360,3 +360,8 @@ def test_a_product_with_digits_matches_when_listed_as_an_alias(title, matched):
         matcher = Matcher([Entity("Microsoft", ("Microsoft", alias))])
         (mention,) = matcher.match(*clean_item(title, ""))
         assert mention.matched == matched
+
+
+def test_a_spaced_variant_stays_on_one_line():
+    assert found("Tools", "<p>Open</p><p>AI in schools</p>") == []
+    assert found("Tools", "<p>Open AI in schools</p>") == ["OpenAI"]

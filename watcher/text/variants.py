@@ -7,8 +7,8 @@ digits begins ("ChatGPT" -> Chat|GPT, "OpenAI" -> Open|AI, "Microsoft365" -> Mic
 
 A spaced variant is two ordinary-looking words, so it counts only when each part that
 starts with a capital in the alias starts with one in the text: "Open AI" and "OPEN AI" are
-OpenAI, "open AI models" is not. Joined and hyphenated forms ("chat-gpt", "Open-AI") count
-in any case, like the alias itself.
+OpenAI, "open AI models" is not; nor are parts on two lines or in two blocks of HTML.
+Joined and hyphenated forms ("chat-gpt", "Open-AI") count in any case, like the alias.
 """
 
 from __future__ import annotations
@@ -69,7 +69,10 @@ def alias_variants(alias: str) -> list[Variant]:
 
 
 def has_capitals(found: str, capitals: tuple[bool, ...]) -> bool:
-    """True when the words of `found` start with a capital wherever the alias's parts do."""
+    """True when the words of `found` start with a capital wherever the alias's parts do,
+    on one line: "Open" closing a paragraph and "AI" opening the next are two words."""
+    if "\n" in found:
+        return False
     words = found.split()
     if len(words) != len(capitals):
         return False
