@@ -3,13 +3,17 @@
 Every alias, context term, exclusion and topic term goes into one Aho-Corasick automaton
 over folded text (case and accents ignored), built once per config load. Matching an item
 is one pass over each field, so its cost does not grow with the size of the watchlist.
-An exact term (`exact_aliases`, `exact_context`) is found the same way, then kept only if
-the text found is, in exact form, the term as written.
+An exact term (`exact_aliases`, `exact_weak_aliases`, `exact_context`) is found the same
+way, then kept only if the text found is, in exact form, the term as written. Each alias's
+generated variants ("Chat GPT" for ChatGPT, text/variants.py) are keys of their own; a term
+with a starred word (`künstlich* Intelligenz`, text/prefix.py) is keyed by its literal
+start and checked from there with a pattern.
 
 A candidate counts when it stands on word boundaries: no letter, digit or underscore
 touches it, and it is not part of a domain name or an e-mail address (`openai.com`,
 `press@microsoft.com`). A weak alias counts only when one of its entity's context terms
 occurs in the same item; an `exclude` phrase vetoes any alias occurrence it overlaps.
+Text comes in repaired (text/repair.py): offsets point into the text as stored.
 """
 
 from __future__ import annotations
