@@ -6,7 +6,8 @@ would tag, with hard negatives (the mistral wind, Mistral-class ships, "le chat"
 OpenAIRE, generic "open AI", domain names...) and hard positives (elisions, possessives,
 hashtags, soft hyphens, tickers, "Chat GPT", inflected context terms, broken encodings...).
 Items with a `source` say where they come from: `corpus:<file>` is an excerpt of a real
-feed in the shared corpora, `written:<site>` a snippet written in that outlet's style.
+feed in the shared corpora (its `note` says which part was written to complete it),
+`written:<site>` a snippet written in that outlet's style, not quoted from it.
 
 Run:
   .venv/bin/python benchmarks/match_quality.py                      # the starter config
