@@ -7,6 +7,7 @@ or a weak short name with a context term. Items are ~3 KB of multilingual text b
 the labelled set, so they carry real mentions, accents, elisions and soft hyphens.
 
 Run: .venv/bin/python benchmarks/match.py [--items 200] [--repeat 5] [--feeds FILE ...]
+     [--config FILE] [--no-variants]
 (--feeds: items cut from real feeds instead, e.g. ../shared/corpora/rss-parser/test/input/
 guardian.rss and heise.atom: typical text with few mentions.)
 """
@@ -14,6 +15,7 @@ guardian.rss and heise.atom: typical text with few mentions.)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import time
 from pathlib import Path
@@ -195,8 +197,12 @@ def main() -> None:
         metavar="FILE",
         help="build items from these feed files instead of the labelled set",
     )
+    parser.add_argument("--config", default=str(STARTER), help="config of the first 3 entities")
+    parser.add_argument(
+        "--no-variants", action="store_true", help="generated entities without variants"
+    )
     args = parser.parse_args()
-    config = load_config(STARTER, env={})
+    config = load_config(args.config, env={})
     sources = feed_texts(args.feeds) if args.feeds else labelled_texts()
     items = make_items(sources, args.items)
     avg = sum(len(t) + len(x) for t, x in items) / len(items)
@@ -208,6 +214,8 @@ def main() -> None:
     base = None
     for n in (3, 1_000, 10_000):
         entities = make_watchlist(n, config.entities)
+        if args.no_variants:
+            entities = [dataclasses.replace(e, variants=False) for e in entities]
         aliases = sum(len(e.aliases) + len(e.exact_aliases) + len(e.weak_aliases) for e in entities)
         started = time.perf_counter()
         matcher = Matcher(entities, config.topics)

@@ -151,7 +151,7 @@ def test_channel_topics_filter():
 def test_starter_config_ships_the_entity_model_and_the_lexicon():
     config = load_config(ROOT / "watcher" / "starter.toml", env={})
     mistral = next(e for e in config.entities if e.name == "Mistral AI")
-    assert {"Mistral", "Le Chat"} <= set(mistral.weak_aliases)
+    assert "Mistral" in mistral.weak_aliases and mistral.exact_weak_aliases == ("Le Chat",)
     assert {"AI", "IA", "KI"} <= set(mistral.exact_context)
     assert "Mistral-class" in mistral.exclude
     names = {t.name for t in config.topics}
@@ -174,3 +174,85 @@ def test_starter_config_ships_the_entity_model_and_the_lexicon():
         "abuso de posición dominante",
         "abuso di posizione dominante",
     } <= terms["competition"]
+
+
+def test_variants_are_on_unless_an_entity_turns_them_off():
+    config = parse(
+        '[[entities]]\nname = "OpenAI"\naliases = ["OpenAI"]\n\n'
+        '[[entities]]\nname = "Acme"\naliases = ["AcmeCorp"]\nvariants = false\n'
+    )
+    assert [e.variants for e in config.entities] == [True, False]
+    message = error('[[entities]]\nname = "OpenAI"\naliases = ["OpenAI"]\nvariants = "no"\n')
+    assert "entities[0].variants: must be true or false" in message
+
+
+def test_a_star_ends_a_word_of_context_exclude_and_topic_terms():
+    config = parse(
+        '[[entities]]\nname = "Mistral AI"\naliases = ["Mistral AI"]\nweak_aliases = ["Mistral"]\n'
+        'context = ["künstlich* Intelligenz"]\nexclude = ["Mistral-Klass*"]\n\n'
+        '[[topics]]\nname = "ai"\nterms = ["Sprachmodell*"]\n'
+    )
+    assert config.entities[0].context == ("künstlich* Intelligenz",)
+    assert config.topics[0].terms == ("Sprachmodell*",)
+
+
+@pytest.mark.parametrize(
+    ("keys", "where", "message", "hint"),
+    [
+        pytest.param(
+            'aliases = ["Chat*"]',
+            "entities[0].aliases[0]",
+            "'Chat*': '*' is only for context, exclude and topic terms",
+            "variants already cover spacing",
+            id="alias",
+        ),
+        pytest.param(
+            'aliases = ["X"]\nexact_context = ["Intelligen*"]',
+            "entities[0].exact_context[0]",
+            "'*' is only for context, exclude and topic terms",
+            "move the term to context",
+            id="exact-context",
+        ),
+        pytest.param(
+            'aliases = ["X"]\nexclude = ["art* intelligence"]',
+            "entities[0].exclude[0]",
+            "the prefix 'art' before '*' needs at least 4 letters",
+            'end a word of 4 letters or more: "künstlich* Intelligenz"',
+            id="short-prefix",
+        ),
+        pytest.param(
+            'aliases = ["X"]\nweak_aliases = ["Y"]\ncontext = ["intelli*gence"]',
+            "entities[0].context[0]",
+            "'intelli*gence': '*' may only end a word",
+            "4 letters or more",
+            id="middle",
+        ),
+    ],
+)
+def test_a_misplaced_star_names_the_key_and_what_to_do(keys, where, message, hint):
+    with pytest.raises(ConfigError) as info:
+        parse(f'[[entities]]\nname = "E"\n{keys}\n')
+    assert f"{PATH}: {where}: " in str(info.value) and message in str(info.value)
+    assert hint in info.value.hint
+
+
+def test_a_short_prefix_in_a_topic_term_is_an_error():
+    message = error('[[topics]]\nname = "ai"\nterms = ["KI*"]\n')
+    assert "topics[0].terms[0]: 'KI*': the prefix 'KI' before '*' needs at least 4" in message
+
+
+def test_exact_weak_aliases_need_context_and_name_one_entity():
+    config = parse(
+        '[[entities]]\nname = "Mistral AI"\naliases = ["Mistral AI"]\n'
+        'exact_weak_aliases = ["Le Chat"]\nexact_context = ["IA"]\n'
+    )
+    assert config.entities[0].exact_weak_aliases == ("Le Chat",)
+    message = error(
+        '[[entities]]\nname = "Mistral AI"\naliases = ["Mistral AI"]\nexact_weak_aliases = ["Le Chat"]\n'
+    )
+    assert "entities[0].exact_weak_aliases: weak aliases count only with a context term" in message
+    message = error(
+        '[[entities]]\nname = "A"\naliases = ["A"]\nweak_aliases = ["Le Chat"]\ncontext = ["x"]\n\n'
+        '[[entities]]\nname = "B"\naliases = ["B"]\nexact_weak_aliases = ["Le Chat"]\ncontext = ["x"]\n'
+    )
+    assert "entities[1].exact_weak_aliases[0]: alias 'Le Chat' is also an alias of 'A'" in message

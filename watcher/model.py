@@ -68,13 +68,13 @@ class Mention:
     snippet: str
     topics: tuple[str, ...] = ()  # topic names found in the same item
     alias: str | None = None  # the configured alias that matched
-    kind: str = "alias"  # "alias", "exact_alias" or "weak_alias"
+    kind: str = "alias"  # "alias", "exact_alias", "weak_alias" or "exact_weak_alias"
     confirmed_by: str | None = None  # the context term (as found) that confirmed a weak alias
     marked: str | None = None  # the snippet with the mention marked **like this**
 
     @property
     def weak(self) -> bool:
-        return self.kind == "weak_alias"
+        return self.kind in ("weak_alias", "exact_weak_alias")
 
 
 # A hit's review status: `new` until someone looked at it.

@@ -73,6 +73,10 @@ def check(ctx: click.Context) -> None:
             click.echo(f"  {'':<24} exact: {', '.join(e.exact_aliases)}")
         if e.weak_aliases:
             click.echo(f"  {'':<24} weak: {', '.join(e.weak_aliases)} (with context)")
+        if e.exact_weak_aliases:
+            click.echo(
+                f"  {'':<24} exact weak: {', '.join(e.exact_weak_aliases)} (as written, with context)"
+            )
     if config.topics:
         click.echo(f"{len(config.topics)} topics: " + ", ".join(t.name for t in config.topics))
     click.echo(f"{len(config.channels)} channels:")

@@ -83,12 +83,12 @@ def match_text(ctx: click.Context, text: str | None, title: str) -> None:
       regwatch match --title "Commission fines Microsoft" < article.html
     """
     from watcher.pipeline.explain import describe_analysis
-    from watcher.text.clean import html_to_text
+    from watcher.pipeline.work import clean_item
 
     config = get_config(ctx)
     if text is None:
         text = sys.stdin.read()
-    analysis = make_matcher(config).analyse(title, html_to_text(text))
+    analysis = make_matcher(config).analyse(*clean_item(title, text))
     for line in describe_analysis(analysis):
         click.echo(line)
     if not analysis.mentions:

@@ -43,9 +43,9 @@ from watcher.config.schema import (
 )
 from watcher.config.secrets import check_permissions, expand_env, is_apprise_url
 from watcher.config.template import check_template
+from watcher.config.terms import check_alias_overlap, check_prefixes
 from watcher.config.web import parse_web
 from watcher.errors import ConfigError
-from watcher.text.fold import fold
 from watcher.timeparse import parse_schedule, zone
 
 DEFAULT_CONFIG = "regwatch.toml"
@@ -244,35 +244,24 @@ def _entities(raw: list[dict[str, Any]], check: Checker) -> tuple[Entity, ...]:
 def parse_entity(e: dict[str, Any], at: str, check: Checker) -> Entity:
     """One [[entities]] table as an Entity; blank terms are dropped."""
     check.table(e, ENTITY, at)
-    lists = {key: tuple(x for x in e.get(key, []) if x.strip()) for key in ENTITY if key != "name"}
+    lists = {
+        key: tuple(x for x in e.get(key, []) if x.strip())
+        for key, (kind, _) in ENTITY.items()
+        if kind == [str]
+    }
     if "aliases" not in e and "exact_aliases" not in e:
         raise check.fail(at + "aliases", "missing required key", hint="or give exact_aliases")
     if not lists["aliases"] and not lists["exact_aliases"]:
         raise check.fail(at + "aliases", "needs at least one non-empty alias")
-    if lists["weak_aliases"] and not (lists["context"] or lists["exact_context"]):
+    check_prefixes(lists, at, check)
+    weak = next((k for k in ("weak_aliases", "exact_weak_aliases") if lists[k]), None)
+    if weak and not (lists["context"] or lists["exact_context"]):
         raise check.fail(
-            at + "weak_aliases",
+            at + weak,
             "weak aliases count only with a context term, and there is none",
             hint="add context = [...] or exact_context = [...] to this entity",
         )
-    return Entity(name=e["name"], **lists)
-
-
-def check_alias_overlap(entities: list[Entity], check: Checker) -> None:
-    """An alias (case and accents ignored) may belong to one entity, and only once."""
-    owners: dict[str, tuple[int, str, str]] = {}  # folded alias -> entity index, key, path
-    for i, e in enumerate(entities):
-        for key in ("aliases", "exact_aliases", "weak_aliases"):
-            for j, alias in enumerate(getattr(e, key)):
-                where = f"entities[{i}].{key}[{j}]"
-                first = owners.setdefault(fold.term(alias), (i, key, where))
-                if first[:2] == (i, key):
-                    continue  # new, or the same alias twice in one list: harmless
-                raise check.fail(
-                    where,
-                    f"alias {alias!r} is also an alias of {entities[first[0]].name!r} ({first[2]})",
-                    hint="an alias must name one entity: remove it from one of them",
-                )
+    return Entity(name=e["name"], variants=e.get("variants", True), **lists)
 
 
 def _topics(raw: list[dict[str, Any]], check: Checker) -> tuple[Topic, ...]:
@@ -283,6 +272,7 @@ def _topics(raw: list[dict[str, Any]], check: Checker) -> tuple[Topic, ...]:
         terms = tuple(x for x in t["terms"] if x.strip())
         if not terms:
             raise check.fail(at + "terms", "needs at least one non-empty term")
+        check_prefixes({"terms": terms}, at, check)
         topics.append(Topic(name=t["name"], terms=terms))
     check.unique([t.name for t in topics], "topics")
     return tuple(topics)

@@ -67,9 +67,11 @@ class Entity:
     aliases: tuple[str, ...]
     exact_aliases: tuple[str, ...] = ()  # matched as written: case and accents count
     weak_aliases: tuple[str, ...] = ()  # count only with a context term in the same item
+    exact_weak_aliases: tuple[str, ...] = ()  # weak, and matched as written ("Le Chat")
     context: tuple[str, ...] = ()
     exact_context: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()  # phrases that veto an alias occurrence they overlap
+    variants: bool = True  # also match "Chat GPT", "Chat-GPT" for ChatGPT (text/variants.py)
 
 
 @dataclass(frozen=True)

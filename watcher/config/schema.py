@@ -81,9 +81,11 @@ ENTITY: Spec = {
     "aliases": ([str], False),  # required unless exact_aliases is given (checked by the loader)
     "exact_aliases": ([str], False),
     "weak_aliases": ([str], False),
+    "exact_weak_aliases": ([str], False),
     "context": ([str], False),
     "exact_context": ([str], False),
     "exclude": ([str], False),
+    "variants": (bool, False),
 }
 TOPIC: Spec = {"name": (str, True), "terms": ([str], True)}
 CHANNEL: Spec = {

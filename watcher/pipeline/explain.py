@@ -6,11 +6,13 @@ from watcher.errors import WatcherError
 from watcher.model import Hit, Mention
 from watcher.pipeline.match import Analysis, Matcher
 from watcher.text.clean import mark_snippet
+from watcher.text.fold import fold
 
 KINDS = {
     "alias": "alias (case and accents ignored)",
     "exact_alias": "exact alias (case and accents count)",
     "weak_alias": "weak alias (needs a context term)",
+    "exact_weak_alias": "exact weak alias (as written, needs a context term)",
 }
 
 
@@ -18,11 +20,27 @@ class HitNotFoundError(WatcherError):
     """No hit has the id the user gave."""
 
 
+def variant_found(m: Mention) -> str | None:
+    """The generated spelling of the alias that matched ("Chat-GPT" for ChatGPT), if any."""
+    if not m.alias or m.kind not in ("alias", "weak_alias"):
+        return None
+    if fold.term(m.matched) == fold.term(m.alias):
+        return None  # the alias itself, in another case or with a soft hyphen
+    return " ".join(m.matched.split())
+
+
+def describe_alias(m: Mention) -> str:
+    """The line saying which configured alias matched, and through which variant."""
+    line = f"  by {KINDS.get(m.kind, m.kind)} {m.alias!r}"
+    variant = variant_found(m)
+    return line + (f" as its variant {variant!r}" if variant else "")
+
+
 def describe_mention(m: Mention) -> list[str]:
     """Lines saying where a mention is and which config term made it count."""
     lines = [
         f"{m.entity}: matched {m.matched!r} in the {m.field}, characters {m.start}-{m.end}",
-        f"  by {KINDS.get(m.kind, m.kind)} {m.alias!r}",
+        describe_alias(m),
     ]
     if m.confirmed_by:
         lines.append(f"  confirmed by context term {m.confirmed_by!r}")
@@ -68,7 +86,7 @@ def explain_hit(hit: Hit, text: str, matcher: Matcher) -> list[str]:
         f"matched {m.matched!r} in the {m.field}, characters {m.start}-{m.end}",
     ]
     if m.alias:
-        lines.append(f"  by {KINDS.get(m.kind, m.kind)} {m.alias!r}")
+        lines.append(describe_alias(m))
     if m.confirmed_by:
         lines.append(f"  confirmed by context term {m.confirmed_by!r}")
     content = hit.title if m.field == "title" else text

@@ -3,17 +3,22 @@
 Every alias, context term, exclusion and topic term goes into one Aho-Corasick automaton
 over folded text (case and accents ignored), built once per config load. Matching an item
 is one pass over each field, so its cost does not grow with the size of the watchlist.
-An exact term (`exact_aliases`, `exact_context`) is found the same way, then kept only if
-the text found is, in exact form, the term as written.
+An exact term (`exact_aliases`, `exact_weak_aliases`, `exact_context`) is found the same
+way, then kept only if the text found is, in exact form, the term as written. Each alias's
+generated variants ("Chat GPT" for ChatGPT, text/variants.py) are keys of their own; a term
+with a starred word (`künstlich* Intelligenz`, text/prefix.py) is keyed by its literal
+start and checked from there with a pattern.
 
 A candidate counts when it stands on word boundaries: no letter, digit or underscore
 touches it, and it is not part of a domain name or an e-mail address (`openai.com`,
 `press@microsoft.com`). A weak alias counts only when one of its entity's context terms
 occurs in the same item; an `exclude` phrase vetoes any alias occurrence it overlaps.
+Text comes in repaired (text/repair.py): offsets point into the text as stored.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -22,11 +27,14 @@ from watcher.config.model import Entity, Topic
 from watcher.model import Mention
 from watcher.text.clean import make_snippet, mark_snippet
 from watcher.text.fold import exact, fold, is_word_char
+from watcher.text.prefix import has_prefix, prefix_key, prefix_pattern
+from watcher.text.variants import Variant, alias_variants, has_capitals
 
 if TYPE_CHECKING:
     import ahocorasick
 
-ALIAS_ROLES = ("alias", "exact_alias", "weak_alias")
+ALIAS_ROLES = ("alias", "exact_alias", "weak_alias", "exact_weak_alias")
+WEAK_ROLES = frozenset(["weak_alias", "exact_weak_alias"])  # need a context term
 _FIELDS = ("title", "text")
 
 
@@ -36,6 +44,9 @@ class _Term:
     owner: int  # index of the entity or topic
     term: str  # as written in the config
     exact: str | None = None  # for exact roles: the term in exact form, to compare
+    variant: str | None = None  # a generated spelling of an alias ("Chat GPT" for ChatGPT)
+    capitals: tuple[bool, ...] | None = None  # for a spaced variant: see has_capitals
+    pattern: re.Pattern[str] | None = None  # a term with `*`: matched from its key's start
 
 
 # Roles that only need to be present somewhere in the item: one occurrence is enough.
@@ -66,7 +77,7 @@ class Occurrence:
     @property
     def order(self) -> tuple[int, int, bool, int]:
         # Title first, then position; at one position a strong, longer alias wins.
-        weak = self.term.role == "weak_alias"
+        weak = self.term.role in WEAK_ROLES
         return (_FIELDS.index(self.field), self.start, weak, self.start - self.end)
 
 
@@ -80,15 +91,20 @@ class Analysis:
     context: dict[str, list[str]] = field(default_factory=dict)  # entity -> terms as found
 
 
-def _bounded(text: str, start: int, end: int, term: _Key) -> bool:
-    """True when text[start:end] stands on word boundaries and outside a domain or address."""
-    if term.left and start > 0:
+def _left_bounded(text: str, start: int, left: bool) -> bool:
+    """True when nothing touches text[start] on the left: no word character, no domain."""
+    if left and start > 0:
         before = text[start - 1]
         if is_word_char(before):
             return False
         if before in ".@" and start > 1 and is_word_char(text[start - 2]):
             return False
-    if term.right and end < len(text):
+    return True
+
+
+def _right_bounded(text: str, end: int, right: bool) -> bool:
+    """True when nothing touches text[end - 1] on the right: no word character, no domain."""
+    if right and end < len(text):
         after = text[end]
         if is_word_char(after):
             return False
@@ -102,10 +118,18 @@ _ENTITY_ROLES = (
     ("aliases", "alias"),
     ("exact_aliases", "exact_alias"),
     ("weak_aliases", "weak_alias"),
+    ("exact_weak_aliases", "exact_weak_alias"),
     ("context", "context"),
     ("exact_context", "exact_context"),
     ("exclude", "exclude"),
 )
+
+
+# Roles whose terms may end a word with `*` (text/prefix.py).
+_PREFIX_ROLES = frozenset(["context", "exclude", "topic"])
+
+# Alias keys whose variants are generated (exact aliases are matched only as written).
+_VARIANT_ROLES = (("aliases", "alias"), ("weak_aliases", "weak_alias"))
 
 
 def _build_automaton(terms: dict[str, list[_Term]]) -> ahocorasick.Automaton | None:
@@ -132,20 +156,41 @@ class Matcher:
         self.topics = tuple(topics)
         terms: dict[str, list[_Term]] = {}
 
-        def add(role: str, owner: int, term: str) -> None:
-            key = fold.term(term)
+        def add(role: str, owner: int, term: str, key: str, variant: Variant | None = None) -> None:
             exact_term = exact.term(term) if role.startswith("exact") else None
             entry = _Term(role, owner, term, exact_term)
+            if has_prefix(term) and role in _PREFIX_ROLES:
+                entry = _Term(role, owner, term, pattern=prefix_pattern(key))
+                key = prefix_key(key).rstrip()
+            if variant is not None:
+                entry = _Term(role, owner, term, None, variant.text, variant.capitals)
             if key and entry not in (bucket := terms.setdefault(key, [])):
                 bucket.append(entry)
 
+        aliases: dict[str, int] = {}  # folded alias -> its entity
         for i, e in enumerate(self.entities):
             for attribute, role in _ENTITY_ROLES:
                 for term in getattr(e, attribute):
-                    add(role, i, term)
+                    add(role, i, term, fold.term(term))
+                    if role in ALIAS_ROLES:
+                        aliases.setdefault(fold.term(term), i)
+        # A spelling shared by two entities, as an alias or a variant, names neither: dropped.
+        variants: dict[str, list[tuple[str, int, str, Variant]]] = {}
+        for i, e in enumerate(self.entities):
+            if not e.variants:
+                continue
+            for attribute, role in _VARIANT_ROLES:
+                for term in getattr(e, attribute):
+                    for v in alias_variants(term):
+                        variants.setdefault(fold.term(v.text), []).append((role, i, term, v))
+        for key, found in variants.items():
+            owners = {i for _, i, _, _ in found} | ({aliases[key]} if key in aliases else set())
+            if len(owners) == 1:
+                for role, i, term, v in found:
+                    add(role, i, term, key, v)
         for i, t in enumerate(self.topics):
             for term in t.terms:
-                add("topic", i, term)
+                add("topic", i, term, fold.term(term))
         self._automaton = _build_automaton(terms)
 
     def scan(self, field_name: str, content: str) -> list[Occurrence]:
@@ -160,18 +205,31 @@ class Matcher:
         for last, key in self._automaton.iter(text):
             end = last + 1
             start = end - key.size
-            if (not key.placed and id(key) in done) or not _bounded(text, start, end, key):
+            if (not key.placed and id(key) in done) or not _left_bounded(text, start, key.left):
                 continue
-            s, e = norm.span(start, end)
-            matched = content[s:e]
+            bounded: bool | None = None  # the key's own right bound, for literal terms
             exact_found = None
             for t in (*key.placed, *key.present):
                 if id(t) in present:
                     continue
+                if t.pattern is not None:
+                    m = t.pattern.match(text, start)
+                    if m is None or not _right_bounded(text, m.end(), True):
+                        continue
+                    s, e = norm.span(start, m.end())
+                else:
+                    if bounded is None:
+                        bounded = _right_bounded(text, end, key.right)
+                    if not bounded:
+                        continue
+                    s, e = norm.span(start, end)
+                matched = content[s:e]
                 if t.exact is not None:
                     exact_found = exact_found or exact.term(matched)
                     if exact_found != t.exact:
                         continue
+                if t.capitals is not None and not has_capitals(matched, t.capitals):
+                    continue
                 found.append(Occurrence(t, field_name, s, e, matched))
                 if t.role in _PRESENCE:
                     present.add(id(t))
@@ -217,7 +275,7 @@ class Matcher:
                 result.rejected.append((entity, o, f"vetoed by exclude {veto.term.term!r}"))
                 continue
             confirmed = context.get(owner)
-            if role == "weak_alias" and confirmed is None:
+            if role in WEAK_ROLES and confirmed is None:
                 result.rejected.append((entity, o, "weak alias without a context term"))
                 continue
             if owner in mentions:
@@ -233,7 +291,7 @@ class Matcher:
                 topics=topic_names,
                 alias=o.term.term,
                 kind=role,
-                confirmed_by=confirmed.found if role == "weak_alias" and confirmed else None,
+                confirmed_by=confirmed.found if role in WEAK_ROLES and confirmed else None,
                 marked=mark_snippet(content, o.start, o.end),
             )
         result.mentions = [mentions[i] for i in sorted(mentions)]  # in config order

@@ -257,7 +257,7 @@ class Poller:
         cleaned = await self.workers.clean_and_match([(i.title, i.html, i.page) for i in items])
         found: list[tuple[Item, Mention]] = []
         for item, done in zip(items, cleaned, strict=True):
-            item.text, item.html, item.page = done.text, "", None
+            item.title, item.text, item.html, item.page = done.title, done.text, "", None
             found += [(item, m) for m in done.mentions]
         return found
 

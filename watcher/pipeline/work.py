@@ -26,6 +26,7 @@ from watcher.model import Item, Mention
 from watcher.pipeline.match import Matcher
 from watcher.pipeline.sources import parser_for
 from watcher.text.clean import html_to_text
+from watcher.text.repair import repair_text
 
 # What cleaning one item needs: its title, its HTML, and the linked page (body, headers)
 # when the source asks for full text.
@@ -47,10 +48,14 @@ class Parsed:
 
 @dataclass(frozen=True)
 class Cleaned:
-    """An item's text (its HTML cleaned, plus the main text of its linked page) and mentions."""
+    """An item's text (its HTML cleaned, plus the main text of its linked page) and mentions.
+
+    `title` is the item's title, repaired when its encoding was broken upstream.
+    """
 
     text: str
     mentions: tuple[Mention, ...]
+    title: str
 
 
 _matcher: Matcher | None = None  # a worker process's, built by start_worker
@@ -104,7 +109,7 @@ def parse_body(
         return Parsed(items)
     cleaned = clean_and_match([(i.title, i.html, None) for i in items], matcher)
     for item, done in zip(items, cleaned, strict=True):
-        item.text, item.html = done.text, ""
+        item.title, item.text, item.html = done.title, done.text, ""
     return Parsed(items, mentions=[done.mentions for done in cleaned])
 
 
@@ -116,17 +121,25 @@ def clean_and_match(items: Iterable[ToClean], matcher: Matcher | None = None) ->
     matcher = matcher or _matcher
     assert matcher is not None, "clean_and_match needs a matcher outside a worker"
     out = []
-    for title, html, page in items:
-        text = html_to_text(html)
+    for raw_title, html, page in items:
+        title, text = clean_item(raw_title, html)
         full_text = ""
         if page:
             from watcher.pipeline.sources.html import main_text  # BeautifulSoup's CSS selectors
 
-            full_text = main_text(*page)
+            full_text = repair_text(main_text(*page))
         if full_text and full_text not in text:
             text = f"{text}\n{full_text}" if text else full_text
-        out.append(Cleaned(text, tuple(matcher.match(title, text))))
+        out.append(Cleaned(text, tuple(matcher.match(title, text)), title))
     return out
+
+
+def clean_item(title: str, html: str) -> tuple[str, str]:
+    """An item's title and its HTML as text, both with broken encodings repaired.
+
+    What is stored and what is matched: a mention's offsets point into these strings.
+    """
+    return repair_text(title), repair_text(html_to_text(html))
 
 
 def match_texts(
