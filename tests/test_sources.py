@@ -346,3 +346,45 @@ def test_full_text_refuses_private_addresses_by_default(feed_server, make_config
     assert feed_server.hits_on("/article") == []  # never connected
     assert "127.0.0.1 is a loopback address" in caplog.text
     assert items_of(config, "news")[0]["text"] == "Short."
+
+
+def test_a_failing_full_text_fetch_stays_with_its_item(feed_server, make_config, caplog):
+    """Issue 15.1: an unparsable link, a refused address, a timeout and an oversized page
+    each leave their item with its summary; the source and its other items are stored."""
+    import threading
+
+    release = threading.Event()
+
+    def hang(handler):
+        release.wait(30)  # answers nothing until the test is over: the fetch times out
+
+    feed_server.routes["/article"] = {"body": ARTICLE, "ctype": "text/html"}
+    feed_server.routes["/big"] = {"body": "<p>" + "x" * 100_000 + "</p>", "ctype": "text/html"}
+    feed_server.routes["/hang"] = {"handler": hang}
+    links = {
+        "Good": feed_server.url("/article"),
+        "Octal": "http://0177.0.0.1:8080/",
+        "Broken port": "http://[::1/",
+        "Slow": feed_server.url("/hang"),
+        "Big": feed_server.url("/big"),
+    }
+    feed_server.routes["/feed.xml"] = {
+        "body": rss([{"title": t, "link": u, "html": f"{t} summary."} for t, u in links.items()])
+    }
+    config = make_config(
+        extra=source_toml("news", feed_server.url("/feed.xml"), full_text=True, allow_private=True),
+        defaults='timeout = "1s"\nmin_interval = "1s"\nmax_bytes = 50000',
+    )
+    caplog.set_level("INFO")
+    try:
+        result = poll(config)["news"]
+    finally:
+        release.set()
+    assert result.status == "ok", result.error
+    assert result.new_items == len(links)
+    texts = {row["title"]: row["text"] for row in items_of(config, "news")}
+    assert "Mistral AI" in texts["Good"]
+    for title in ("Octal", "Broken port", "Slow", "Big"):
+        assert texts[title] == f"{title} summary.", title
+    assert "not a usable URL" in caplog.text and "keeping the summary" in caplog.text
+    assert "Traceback" not in caplog.text and "internal error" not in caplog.text

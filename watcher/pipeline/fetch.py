@@ -210,6 +210,10 @@ async def fetch(
         raise FetchError(f"cannot decode the response body: {exc}") from None
     except httpx.HTTPError as exc:
         raise FetchError(f"{type(exc).__name__}: {exc}") from None
+    except (httpx.InvalidURL, ValueError) as exc:
+        # Not an httpx.HTTPError: an unparsable link (a host like 0177.0.0.1, a bad port)
+        # is a failure of this one URL like any other, never a crash of its source.
+        raise FetchError(f"not a usable URL: {exc}", hint="the link is malformed") from None
 
 
 async def _follow(
