@@ -28,15 +28,16 @@ from watcher import USER_AGENT
 from watcher.config.model import MAX_INTERVAL, Defaults
 from watcher.errors import FetchError
 from watcher.model import Capture
+from watcher.pipeline.addresses import IPAddress, refuse_private
 from watcher.pipeline.hostpools import HostPools
 from watcher.timeparse import now_iso
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+__all__ = ["refuse_private"]  # the default guard (addresses.py), imported from here too
+
 # A guard says why an address is refused, or None to allow it.
 Guard = Callable[[IPAddress], str | None]
 
 PERMANENT = (301, 308)
-METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 
 
 @dataclass
@@ -115,25 +116,6 @@ class HostLimiter:
         sem = self._slots.setdefault(host, asyncio.Semaphore(self.per_host))
         async with sem:
             yield
-
-
-def refuse_private(ip: IPAddress) -> str | None:
-    """Why a feed link may not reach `ip` (loopback, private, link-local, metadata), or None."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    if ip in METADATA:
-        return "a cloud metadata address"
-    if ip.is_unspecified:
-        return "the unspecified address"
-    if ip.is_loopback:
-        return "a loopback address"
-    if ip.is_link_local:
-        return "a link-local address"
-    if ip.is_private:
-        return "a private address"
-    if not ip.is_global:
-        return "a reserved, non-public address"
-    return None
 
 
 async def check_address(url: str, guard: Guard) -> None:
