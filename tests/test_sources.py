@@ -388,3 +388,47 @@ def test_a_failing_full_text_fetch_stays_with_its_item(feed_server, make_config,
         assert texts[title] == f"{title} summary.", title
     assert "not a usable URL" in caplog.text and "keeping the summary" in caplog.text
     assert "Traceback" not in caplog.text and "internal error" not in caplog.text
+
+
+def test_presscorner_items_take_the_time_of_publish_date(feed_server, make_config):
+    """Issue 15.8: eventDate is a day (every item of the day ties at midnight); publishDate,
+    in the listing or in the document, gives the time, and orders the day's items."""
+    search = {
+        "docuLanguageListResources": [
+            {
+                "refCode": "IP/24/3",
+                "title": "Afternoon release",
+                "eventDate": "2024-02-27",
+                "publishDate": "2024-02-27T15:45:00.000+0100",
+                "docutype": {"code": "IP"},
+            },
+            {
+                "refCode": "IP/24/2",
+                "title": "Morning release",
+                "eventDate": "2024-02-27",
+                "docutype": {"code": "IP"},
+            },
+            {"refCode": "IP/24/1", "title": "Undated time", "eventDate": "2024-02-26"},
+        ]
+    }
+    feed_server.routes["/api/search?language=en&pagesize=50&pagenumber=1"] = {
+        "body": json.dumps(search),
+        "ctype": "application/json",
+    }
+    feed_server.routes["/api/documents?reference=IP/24/2&language=en"] = {
+        "body": json.dumps(
+            {
+                "docuLanguageResource": {"htmlContent": "<p>Morning.</p>"},
+                "publishDate": "2024-02-27T09:05:00Z",
+            }
+        ),
+        "ctype": "application/json",
+    }
+    config = make_config(extra=source_toml("pc", feed_server.url("/api"), kind="presscorner"))
+    assert poll(config)["pc"].status == "ok"
+    published = {row["title"]: row["published"] for row in items_of(config, "pc")}
+    assert published == {
+        "Afternoon release": "2024-02-27T14:45:00+00:00",  # from the listing
+        "Morning release": "2024-02-27T09:05:00+00:00",  # from its document
+        "Undated time": "2024-02-26T00:00:00+00:00",  # eventDate, when nothing better
+    }
