@@ -286,3 +286,71 @@ def test_a_write_lock_held_too_long_has_its_own_message_and_hint(
     assert "database is locked (waited 1 s for it)" in output
     assert "raise [storage] busy_timeout" in output
     assert "free disk space" not in output and "Traceback" not in output
+
+
+# -- the log tells when a source starts failing, while it stays down, and when it recovers -------
+
+FAILING = "watcher.pipeline.poll"
+
+
+def failing_lines(caplog):
+    return [
+        (r.levelname, r.getMessage())
+        for r in caplog.records
+        if r.name == FAILING and "source eu" in r.getMessage()
+    ]
+
+
+def test_a_one_shot_poll_warns_when_a_source_starts_failing_and_when_it_recovers(
+    feed_server, make_config, caplog
+):
+    from conftest import poll_once
+
+    feed_server.routes["/eu.xml"] = {"status": 500, "body": "oops"}
+    config = make_config({"eu": feed_server.url("/eu.xml")})
+    caplog.set_level("INFO", logger=FAILING)
+    poll_once(config, force=True)
+    poll_once(config, force=True)  # still down: a one-shot poll never reminds
+    feed_server.routes["/eu.xml"] = {"body": rss(GOOD)}
+    poll_once(config, force=True)
+    assert failing_lines(caplog) == [
+        ("WARNING", "source eu is failing: HTTP 500 Internal Server Error"),
+        ("INFO", "source eu recovered after 2 failed polls"),
+    ]
+
+
+def test_the_daemon_reminds_at_most_hourly_that_a_source_is_still_down(
+    feed_server, make_config, caplog
+):
+    """The daemon's poller, its clock injected: one warning when the source starts failing,
+    a reminder once an hour has passed, none in between; a restart reminds at once."""
+    from watcher.pipeline.failing import REMIND_EVERY, FailureLog
+
+    feed_server.routes["/eu.xml"] = {"status": 503, "body": "down"}
+    config_path = make_config({"eu": feed_server.url("/eu.xml")})
+    config = load_config(config_path)
+    clock = [0.0]
+    caplog.set_level("INFO", logger=FAILING)
+
+    async def polls(at: list[float]) -> None:
+        async with poller_session(config, store) as poller:
+            poller.failure_log = FailureLog(REMIND_EVERY, clock=lambda: clock[0])
+            for t in at:
+                clock[0] = t
+                await poller.poll(config.sources[0], force=True)
+
+    store = Store(config.database)
+    try:
+        asyncio.run(polls([0, 60, 1800, 3599, 3600, 3700, 7300]))
+        started, reminded = len(failing_lines(caplog)), None
+        asyncio.run(polls([7400]))  # a restart: the database knows it is failing
+        reminded = failing_lines(caplog)[started:]
+    finally:
+        store.close()
+    down = "HTTP 503 Service Unavailable"
+    assert failing_lines(caplog)[:started] == [
+        ("WARNING", f"source eu is failing: {down}"),
+        ("WARNING", f"source eu still failing (5 polls in a row): {down}"),  # at 3600
+        ("WARNING", f"source eu still failing (7 polls in a row): {down}"),  # at 7300
+    ]
+    assert reminded == [("WARNING", f"source eu still failing (8 polls in a row): {down}")]

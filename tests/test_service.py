@@ -315,3 +315,15 @@ def test_daemon_ends_on_sigterm_when_nobody_reads_its_notify_socket(
         filler.close()
         deaf.close()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_daemon_logs_a_source_failing_and_recovering(feed_server, make_config, start_daemon):
+    """Issue 15.7: journald shows more than the start line when a source fails."""
+    feed_server.routes["/eu.xml"] = {"status": 500, "body": "oops"}
+    config = make_config(extra=source("eu", feed_server.url("/eu.xml")))
+    daemon = start_daemon(config)
+    daemon.wait_log("WARNING watcher.pipeline.poll: source eu is failing: HTTP 500")
+    feed_server.routes["/eu.xml"] = {"body": rss(OLD)}
+    daemon.wait_log("source eu recovered after")
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait() == 0
