@@ -301,13 +301,17 @@ def failing_lines(caplog):
     ]
 
 
+IN_PROCESS = 'timeout = "5s"\nmin_interval = "1s"\nworkers = 0'  # no worker processes to start
+
+
+@pytest.mark.one_store
 def test_a_one_shot_poll_warns_when_a_source_starts_failing_and_when_it_recovers(
     feed_server, make_config, caplog
 ):
     from conftest import poll_once
 
     feed_server.routes["/eu.xml"] = {"status": 500, "body": "oops"}
-    config = make_config({"eu": feed_server.url("/eu.xml")})
+    config = make_config({"eu": feed_server.url("/eu.xml")}, defaults=IN_PROCESS)
     caplog.set_level("INFO", logger=FAILING)
     poll_once(config, force=True)
     poll_once(config, force=True)  # still down: a one-shot poll never reminds
@@ -319,6 +323,7 @@ def test_a_one_shot_poll_warns_when_a_source_starts_failing_and_when_it_recovers
     ]
 
 
+@pytest.mark.one_store
 def test_the_daemon_reminds_at_most_hourly_that_a_source_is_still_down(
     feed_server, make_config, caplog
 ):
@@ -327,7 +332,7 @@ def test_the_daemon_reminds_at_most_hourly_that_a_source_is_still_down(
     from watcher.pipeline.failing import REMIND_EVERY, FailureLog
 
     feed_server.routes["/eu.xml"] = {"status": 503, "body": "down"}
-    config_path = make_config({"eu": feed_server.url("/eu.xml")})
+    config_path = make_config({"eu": feed_server.url("/eu.xml")}, defaults=IN_PROCESS)
     config = load_config(config_path)
     clock = [0.0]
     caplog.set_level("INFO", logger=FAILING)

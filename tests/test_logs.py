@@ -144,6 +144,7 @@ def test_debug_logs_never_show_a_channel_token(
             "js": f"json://{host}/hooks/{JSON_TOKEN}",
             "xml": f"xml://{host}/in/{XML_TOKEN}",
         },
+        defaults='timeout = "5s"\nmin_interval = "1s"\nworkers = 0',
     )
     if command == "poll":
         text = config.read_text().replace(

@@ -373,7 +373,7 @@ def test_a_failing_full_text_fetch_stays_with_its_item(feed_server, make_config,
     }
     config = make_config(
         extra=source_toml("news", feed_server.url("/feed.xml"), full_text=True, allow_private=True),
-        defaults='timeout = "1s"\nmin_interval = "1s"\nmax_bytes = 50000',
+        defaults='timeout = "1s"\nmin_interval = "1s"\nmax_bytes = 50000\nworkers = 0',
     )
     caplog.set_level("INFO")
     try:
