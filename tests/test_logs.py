@@ -163,3 +163,12 @@ def test_debug_logs_never_show_a_channel_token(
     for secret in (MM_TOKEN, JSON_TOKEN, XML_TOKEN):
         assert secret not in done.stderr, secret
         assert secret not in done.stdout, secret
+
+
+def test_check_prints_a_generic_webhook_token_masked(make_config, run_cli):
+    config = make_config(channels={"js": f"json://hooks.example.org/hooks/{JSON_TOKEN}"})
+    result = run_cli(config, "check")
+    assert result.exit_code == 0, result.output
+    assert (
+        JSON_TOKEN not in result.output and "json://hooks.example.org/hooks/A...z" in result.output
+    )

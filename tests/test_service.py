@@ -327,3 +327,21 @@ def test_daemon_logs_a_source_failing_and_recovering(feed_server, make_config, s
     daemon.wait_log("source eu recovered after")
     daemon.signal(signal.SIGTERM)
     assert daemon.wait() == 0
+
+
+def test_vacuum_runs_next_to_the_daemon(feed_server, make_config, start_daemon, run_cli):
+    """As operations.md promises: `regwatch vacuum` and the daemon's writes take turns."""
+    feed_server.routes["/eu.xml"] = {"body": rss(NEW)}
+    config = make_config(extra=source("eu", feed_server.url("/eu.xml")))
+    daemon = start_daemon(config)
+    daemon.notify.wait_for("READY=1")
+    wait_until(lambda: run_cli(config, "hits", "--format", "json").output.strip() != "[]")
+    for _ in range(3):
+        result = run_cli(config, "vacuum")
+        assert result.exit_code == 0, result.output
+    polls = len(feed_server.hits_on("/eu.xml"))
+    # The daemon polled (and wrote) again after the vacuums: it was not locked out.
+    wait_until(lambda: len(feed_server.hits_on("/eu.xml")) > polls + 1, what="two more polls")
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait() == 0
+    assert "locked" not in daemon.log() and "database unavailable" not in daemon.log()
