@@ -28,11 +28,9 @@ from watcher import USER_AGENT
 from watcher.config.model import MAX_INTERVAL, Defaults
 from watcher.errors import FetchError
 from watcher.model import Capture
-from watcher.pipeline.addresses import IPAddress, refuse_private
+from watcher.pipeline.addresses import IPAddress
 from watcher.pipeline.hostpools import HostPools
 from watcher.timeparse import now_iso
-
-__all__ = ["refuse_private"]  # the default guard (addresses.py), imported from here too
 
 # A guard says why an address is refused, or None to allow it.
 Guard = Callable[[IPAddress], str | None]
@@ -195,7 +193,10 @@ async def fetch(
     except (httpx.InvalidURL, ValueError) as exc:
         # Not an httpx.HTTPError: an unparsable link (a host like 0177.0.0.1, a bad port)
         # is a failure of this one URL like any other, never a crash of its source.
-        raise FetchError(f"not a usable URL: {exc}", hint="the link is malformed") from None
+        raise FetchError(
+            f"not a usable URL ({url[:200]}): {exc}",
+            hint="the address is malformed; if it is a source's url, correct it in the config",
+        ) from None
 
 
 async def _follow(

@@ -27,8 +27,9 @@ from watcher import __version__
 from watcher.config.model import Config, Source
 from watcher.errors import FetchError, StorageError
 from watcher.model import Item, Mention, PollResult, Provenance, SourceState
+from watcher.pipeline.addresses import refuse_private
 from watcher.pipeline.failing import FailureLog
-from watcher.pipeline.fetch import Guard, HostLimiter, Response, fetch, make_client, refuse_private
+from watcher.pipeline.fetch import Guard, HostLimiter, Response, fetch, make_client
 from watcher.pipeline.fulltext import add_full_text, archive_links
 from watcher.pipeline.sources import kind_for
 from watcher.pipeline.sources.common import PageFetcher
