@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -180,3 +182,179 @@ def test_channel_secrets_never_reach_output_or_the_database(feed_server, make_co
     errors = [r["last_error"] for r in store.engine.query("SELECT last_error FROM deliveries")]
     assert len(errors) == 2 and all(errors)
     assert secret not in "\n".join(outputs + errors)
+
+
+# -- a concurrent writer (issue 15.5) ----------------------------------------------------------
+
+LOCK_HOLDER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+for command in sys.stdin:
+    if command.strip() == "lock":
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("UPDATE _migrations SET applied_at = applied_at")
+    else:
+        conn.execute("COMMIT")
+    print(command.strip() + "ed", flush=True)
+"""
+
+
+class LockHolder:
+    """Another process holding SQLite's write lock while the test says so."""
+
+    def __init__(self, database: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", LOCK_HOLDER, database],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def tell(self, command: str) -> None:
+        assert self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        assert self.proc.stdout.readline().strip() == command + "ed"
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait(10)
+
+
+def poll_process(config) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "watcher", "--config", str(config), "poll"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@pytest.mark.one_store
+def test_poll_waits_for_another_process_writing(feed_server, make_config, run_cli, database):
+    config = make_config({"eu": feed_server.url("/eu.xml")})
+    feed_server.routes["/eu.xml"] = {"body": rss([])}
+    assert run_cli(config, "poll").exit_code == 0  # the database exists
+    holder = LockHolder(database)
+    locked = threading.Event()
+
+    def lock_then_answer(handler):
+        # The poll claimed its source and fetches: another process takes the write lock
+        # before the feed arrives, so the poll's next write has to wait for it.
+        holder.tell("lock")
+        locked.set()
+        body = rss(GOOD).encode()
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/rss+xml")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    feed_server.routes["/eu.xml"] = {"handler": lock_then_answer}
+    try:
+        poll = poll_process(config)
+        assert locked.wait(30), "the poll never fetched its feed"
+        holder.tell("release")
+        output, _ = poll.communicate(timeout=60)
+    finally:
+        holder.close()
+    assert poll.returncode == 0, output
+    assert "1 new items, 2 hits" in output
+
+
+@pytest.mark.one_store
+def test_a_write_lock_held_too_long_has_its_own_message_and_hint(
+    feed_server, make_config, run_cli, database
+):
+    feed_server.routes["/eu.xml"] = {"body": rss(GOOD)}
+    config = make_config({"eu": feed_server.url("/eu.xml")})
+    config.write_text(config.read_text().replace("[storage]\n", '[storage]\nbusy_timeout = "1s"\n'))
+    assert run_cli(config, "sources").exit_code == 0
+    Store(database).close()  # made and migrated
+    holder = LockHolder(database)
+    try:
+        holder.tell("lock")
+        poll = poll_process(config)
+        output, _ = poll.communicate(timeout=60)
+        holder.tell("release")
+    finally:
+        holder.close()
+    assert poll.returncode == 4, output  # a storage error
+    assert "another regwatch process is writing" in output
+    assert "database is locked (waited 1 s for it)" in output
+    assert "raise [storage] busy_timeout" in output
+    assert "free disk space" not in output and "Traceback" not in output
+
+
+# -- the log tells when a source starts failing, while it stays down, and when it recovers -------
+
+FAILING = "watcher.pipeline.poll"
+
+
+def failing_lines(caplog):
+    return [
+        (r.levelname, r.getMessage())
+        for r in caplog.records
+        if r.name == FAILING and "source eu" in r.getMessage()
+    ]
+
+
+IN_PROCESS = 'timeout = "5s"\nmin_interval = "1s"\nworkers = 0'  # no worker processes to start
+
+
+@pytest.mark.one_store
+def test_a_one_shot_poll_warns_when_a_source_starts_failing_and_when_it_recovers(
+    feed_server, make_config, caplog
+):
+    from conftest import poll_once
+
+    feed_server.routes["/eu.xml"] = {"status": 500, "body": "oops"}
+    config = make_config({"eu": feed_server.url("/eu.xml")}, defaults=IN_PROCESS)
+    caplog.set_level("INFO", logger=FAILING)
+    poll_once(config, force=True)
+    poll_once(config, force=True)  # still down: a one-shot poll never reminds
+    feed_server.routes["/eu.xml"] = {"body": rss(GOOD)}
+    poll_once(config, force=True)
+    assert failing_lines(caplog) == [
+        ("WARNING", "source eu is failing: HTTP 500 Internal Server Error"),
+        ("INFO", "source eu recovered after 2 failed polls"),
+    ]
+
+
+@pytest.mark.one_store
+def test_the_daemon_reminds_at_most_hourly_that_a_source_is_still_down(
+    feed_server, make_config, caplog
+):
+    """The daemon's poller, its clock injected: one warning when the source starts failing,
+    a reminder once an hour has passed, none in between; a restart reminds at once."""
+    from watcher.pipeline.failing import REMIND_EVERY, FailureLog
+
+    feed_server.routes["/eu.xml"] = {"status": 503, "body": "down"}
+    config_path = make_config({"eu": feed_server.url("/eu.xml")}, defaults=IN_PROCESS)
+    config = load_config(config_path)
+    clock = [0.0]
+    caplog.set_level("INFO", logger=FAILING)
+
+    async def polls(at: list[float]) -> None:
+        async with poller_session(config, store) as poller:
+            poller.failure_log = FailureLog(REMIND_EVERY, clock=lambda: clock[0])
+            for t in at:
+                clock[0] = t
+                await poller.poll(config.sources[0], force=True)
+
+    store = Store(config.database)
+    try:
+        asyncio.run(polls([0, 60, 1800, 3599, 3600, 3700, 7300]))
+        started, reminded = len(failing_lines(caplog)), None
+        asyncio.run(polls([7400]))  # a restart: the database knows it is failing
+        reminded = failing_lines(caplog)[started:]
+    finally:
+        store.close()
+    down = "HTTP 503 Service Unavailable"
+    assert failing_lines(caplog)[:started] == [
+        ("WARNING", f"source eu is failing: {down}"),
+        ("WARNING", f"source eu still failing (5 polls in a row): {down}"),  # at 3600
+        ("WARNING", f"source eu still failing (7 polls in a row): {down}"),  # at 7300
+    ]
+    assert reminded == [("WARNING", f"source eu still failing (8 polls in a row): {down}")]

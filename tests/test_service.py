@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import signal
 import socket
+import tempfile
 import threading
 from pathlib import Path
 
@@ -280,3 +282,66 @@ def test_a_broken_config_fails_fast_with_the_config_exit_status(make_config, run
         assert "READY=1" not in listener.lines()
     finally:
         listener.close()
+
+
+def test_daemon_ends_on_sigterm_when_nobody_reads_its_notify_socket(
+    feed_server, make_config, start_daemon, tmp_path
+):
+    """Issue 15.6: the notify socket's queue is full (its reader stopped): the daemon's
+    messages are dropped instead of blocking it, and SIGTERM still ends it."""
+    feed_server.routes["/eu.xml"] = {"body": rss(OLD)}
+    config = make_config(extra=source("eu", feed_server.url("/eu.xml")))
+    folder = Path(tempfile.mkdtemp(prefix="rw-deaf-"))  # AF_UNIX paths: at most 108 bytes
+    path = str(folder / "notify.sock")
+    deaf = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    deaf.bind(path)  # never read
+    filler = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    filler.setblocking(False)
+    try:
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                filler.sendto(b"STATUS=filler", path)
+        daemon = start_daemon(
+            config,
+            "--log-level",
+            "debug",
+            env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"},
+        )
+        daemon.wait_log("regwatch running as node")
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait() == 0
+        assert "its queue is full, dropped" in daemon.log() and "stopped" in daemon.log()
+    finally:
+        filler.close()
+        deaf.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_daemon_logs_a_source_failing_and_recovering(feed_server, make_config, start_daemon):
+    """Issue 15.7: journald shows more than the start line when a source fails."""
+    feed_server.routes["/eu.xml"] = {"status": 500, "body": "oops"}
+    config = make_config(extra=source("eu", feed_server.url("/eu.xml")))
+    daemon = start_daemon(config)
+    daemon.wait_log("WARNING watcher.pipeline.poll: source eu is failing: HTTP 500")
+    feed_server.routes["/eu.xml"] = {"body": rss(OLD)}
+    daemon.wait_log("source eu recovered after")
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait() == 0
+
+
+def test_vacuum_runs_next_to_the_daemon(feed_server, make_config, start_daemon, run_cli):
+    """As operations.md promises: `regwatch vacuum` and the daemon's writes take turns."""
+    feed_server.routes["/eu.xml"] = {"body": rss(NEW)}
+    config = make_config(extra=source("eu", feed_server.url("/eu.xml")))
+    daemon = start_daemon(config)
+    daemon.notify.wait_for("READY=1")
+    wait_until(lambda: run_cli(config, "hits", "--format", "json").output.strip() != "[]")
+    for _ in range(3):
+        result = run_cli(config, "vacuum")
+        assert result.exit_code == 0, result.output
+    polls = len(feed_server.hits_on("/eu.xml"))
+    # The daemon polled (and wrote) again after the vacuums: it was not locked out.
+    wait_until(lambda: len(feed_server.hits_on("/eu.xml")) > polls + 1, what="two more polls")
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait() == 0
+    assert "locked" not in daemon.log() and "database unavailable" not in daemon.log()

@@ -346,3 +346,89 @@ def test_full_text_refuses_private_addresses_by_default(feed_server, make_config
     assert feed_server.hits_on("/article") == []  # never connected
     assert "127.0.0.1 is a loopback address" in caplog.text
     assert items_of(config, "news")[0]["text"] == "Short."
+
+
+def test_a_failing_full_text_fetch_stays_with_its_item(feed_server, make_config, caplog):
+    """Issue 15.1: an unparsable link, a refused address, a timeout and an oversized page
+    each leave their item with its summary; the source and its other items are stored."""
+    import threading
+
+    release = threading.Event()
+
+    def hang(handler):
+        release.wait(30)  # answers nothing until the test is over: the fetch times out
+
+    feed_server.routes["/article"] = {"body": ARTICLE, "ctype": "text/html"}
+    feed_server.routes["/big"] = {"body": "<p>" + "x" * 100_000 + "</p>", "ctype": "text/html"}
+    feed_server.routes["/hang"] = {"handler": hang}
+    links = {
+        "Good": feed_server.url("/article"),
+        "Octal": "http://0177.0.0.1:8080/",
+        "Broken port": "http://[::1/",
+        "Slow": feed_server.url("/hang"),
+        "Big": feed_server.url("/big"),
+    }
+    feed_server.routes["/feed.xml"] = {
+        "body": rss([{"title": t, "link": u, "html": f"{t} summary."} for t, u in links.items()])
+    }
+    config = make_config(
+        extra=source_toml("news", feed_server.url("/feed.xml"), full_text=True, allow_private=True),
+        defaults='timeout = "1s"\nmin_interval = "1s"\nmax_bytes = 50000\nworkers = 0',
+    )
+    caplog.set_level("INFO")
+    try:
+        result = poll(config)["news"]
+    finally:
+        release.set()
+    assert result.status == "ok", result.error
+    assert result.new_items == len(links)
+    texts = {row["title"]: row["text"] for row in items_of(config, "news")}
+    assert "Mistral AI" in texts["Good"]
+    for title in ("Octal", "Broken port", "Slow", "Big"):
+        assert texts[title] == f"{title} summary.", title
+    assert "not a usable URL" in caplog.text and "keeping the summary" in caplog.text
+    assert "Traceback" not in caplog.text and "internal error" not in caplog.text
+
+
+def test_presscorner_items_take_the_time_of_publish_date(feed_server, make_config):
+    """Issue 15.8: eventDate is a day (every item of the day ties at midnight); publishDate,
+    in the listing or in the document, gives the time, and orders the day's items."""
+    search = {
+        "docuLanguageListResources": [
+            {
+                "refCode": "IP/24/3",
+                "title": "Afternoon release",
+                "eventDate": "2024-02-27",
+                "publishDate": "2024-02-27T15:45:00.000+0100",
+                "docutype": {"code": "IP"},
+            },
+            {
+                "refCode": "IP/24/2",
+                "title": "Morning release",
+                "eventDate": "2024-02-27",
+                "docutype": {"code": "IP"},
+            },
+            {"refCode": "IP/24/1", "title": "Undated time", "eventDate": "2024-02-26"},
+        ]
+    }
+    feed_server.routes["/api/search?language=en&pagesize=50&pagenumber=1"] = {
+        "body": json.dumps(search),
+        "ctype": "application/json",
+    }
+    feed_server.routes["/api/documents?reference=IP/24/2&language=en"] = {
+        "body": json.dumps(
+            {
+                "docuLanguageResource": {"htmlContent": "<p>Morning.</p>"},
+                "publishDate": "2024-02-27T09:05:00Z",
+            }
+        ),
+        "ctype": "application/json",
+    }
+    config = make_config(extra=source_toml("pc", feed_server.url("/api"), kind="presscorner"))
+    assert poll(config)["pc"].status == "ok"
+    published = {row["title"]: row["published"] for row in items_of(config, "pc")}
+    assert published == {
+        "Afternoon release": "2024-02-27T14:45:00+00:00",  # from the listing
+        "Morning release": "2024-02-27T09:05:00+00:00",  # from its document
+        "Undated time": "2024-02-26T00:00:00+00:00",  # eventDate, when nothing better
+    }

@@ -1,8 +1,10 @@
 """Logging set-up: plain or JSON lines on standard error, with secrets masked.
 
-Masking is a safety net in the formatter, so it covers every logger (ours, apprise's,
-httpx's) and tracebacks too: registered channel URLs are replaced by their masked form,
-and any `scheme://user:password@` left is cut to `scheme://user:****@`.
+Masking is a safety net in the formatter of the one handler (on the root logger), so it
+covers every logger (ours, apprise's, httpx's, urllib3's request lines) and tracebacks too:
+registered channel URLs are replaced by their masked form, each secret piece of them (a
+token in a path, a password, a key in the query) by its own masked form wherever it
+appears alone, and any `scheme://user:password@` left is cut to `scheme://user:****@`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from watcher.config.secrets import mask_url, url_has_secret
+from watcher.config.secrets import mask_piece, mask_url, secret_pieces, url_has_secret
 
 _USERINFO = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*):[^/\s@]+@")
 _secrets: dict[str, str] = {}  # secret -> its masked form
@@ -23,8 +25,14 @@ _lock = threading.Lock()
 
 
 def register_secrets(urls: Iterable[str]) -> None:
-    """Mask these channel URLs wherever they would appear in a log line."""
-    found = {u: mask_url(u) for u in urls if u and url_has_secret(u)}
+    """Mask these channel URLs wherever they would appear in a log line, and each secret
+    piece of them (a token in a path, a password) wherever it appears on its own."""
+    found: dict[str, str] = {}
+    for url in urls:
+        if not url or not url_has_secret(url):
+            continue
+        found[url] = mask_url(url)
+        found.update((piece, mask_piece(piece)) for piece in secret_pieces(url))
     with _lock:
         _secrets.update(found)
 
@@ -65,7 +73,8 @@ class LogFormatter(logging.Formatter):
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exception"] = mask_secrets(self.formatException(record.exc_info))
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        # The whole line once more: structured fields may hold a URL too.
+        return mask_secrets(json.dumps(entry, ensure_ascii=False, default=str))
 
 
 def setup_logging(level: str = "info", fmt: str = "text") -> None:

@@ -125,7 +125,8 @@ def get_config(ctx: click.Context) -> Config:
 
 def open_store(ctx: click.Context) -> Store:
     """The config's database, opened for writing (and migrated)."""
-    return Store(get_config(ctx).database)
+    config = get_config(ctx)
+    return Store(config.database, busy_timeout=config.busy_timeout)
 
 
 def open_readonly(ctx: click.Context) -> Store:

@@ -16,6 +16,7 @@ from watcher.cli.base import (
     open_store,
     reports_errors,
 )
+from watcher.logs import mask_secrets
 from watcher.model import Message
 from watcher.output import FORMATS, render
 from watcher.store import STATUSES
@@ -109,6 +110,8 @@ def test_alert(ctx: click.Context, names: tuple[str, ...]) -> None:
     for channel in chosen:
         error = send(channel, message)
         failures += error is not None
-        click.echo(f"{channel.name} ({channel.masked_url}): {'ok' if error is None else error}")
+        result = "ok" if error is None else error
+        # The error may quote apprise's log lines: masked like every log line.
+        click.echo(mask_secrets(f"{channel.name} ({channel.masked_url}): {result}"))
     if failures:
         sys.exit(1)

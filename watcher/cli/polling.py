@@ -54,7 +54,12 @@ def run(ctx: click.Context, stop_grace: str, node: str | None = None) -> None:
         # One daemon per SQLite file (the kernel's lock); PostgreSQL coordinates many.
         lock = DaemonLock(config.storage_path) if config.storage_path else nullcontext()
         with lock:
-            run_daemon(config, Store(config.database), stop_grace=grace, node=node)
+            run_daemon(
+                config,
+                Store(config.database, busy_timeout=config.busy_timeout),
+                stop_grace=grace,
+                node=node,
+            )
     except WatcherError as exc:
         Notifier().status(f"failed: {exc.message}")  # shown by `systemctl status`
         raise
@@ -86,7 +91,7 @@ def poll(ctx: click.Context, names: tuple[str, ...], due: bool = False) -> None:
     config = get_config(ctx)
     chosen = [config.source(n) for n in names] if names else list(config.sources)
     chosen = [s for s in chosen if s.enabled]
-    store = Store(config.database)
+    store = Store(config.database, busy_timeout=config.busy_timeout)
     # What is printed of each source's hits, kept as each source is done instead of the
     # hits' items and mentions (a first poll of 300 feeds finds thousands).
     printed: dict[str, list[str]] = {}

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from watcher.config.model import (
+    BUSY_TIMEOUT,
     FORMATS,
     KINDS,
     MAX_INTERVAL,
@@ -102,11 +103,13 @@ def parse_config(
     lease = check.duration(storage.get("lease"), "storage.lease", 60.0)
     if not 1.0 <= lease <= 60.0:
         raise check.fail("storage.lease", "must be between 1s and 60s")
+    busy_timeout = check.duration(storage.get("busy_timeout"), "storage.busy_timeout", BUSY_TIMEOUT)
     return Config(
         path=path,
         storage_path=storage_path,
         storage_url=storage_url,
         lease=lease,
+        busy_timeout=busy_timeout,
         defaults=defaults,
         sources=sources,
         entities=entities,

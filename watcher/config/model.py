@@ -16,6 +16,7 @@ FORMATS = ("text", "markdown", "html")
 WEBHOOK_SCHEMES = frozenset(["json", "jsons", "xml", "xmls", "form", "forms"])
 MIN_INTERVAL = 60.0  # the politeness floor of a source's interval
 MAX_INTERVAL = 24 * 3600.0  # and its ceiling
+BUSY_TIMEOUT = 30.0  # seconds a SQLite write waits for another process's write lock
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,7 @@ class Config:
     storage_path: Path | None  # the SQLite file, or None with [storage] url
     storage_url: str | None = field(default=None, repr=False)  # PostgreSQL; a secret inside
     lease: float = 60.0  # [storage] lease: how long a claim on a source or an alert lasts
+    busy_timeout: float = BUSY_TIMEOUT  # [storage] busy_timeout: how long a write waits (SQLite)
     defaults: Defaults = Defaults()
     sources: tuple[Source, ...] = ()
     entities: tuple[Entity, ...] = ()

@@ -30,6 +30,7 @@ STORAGE: Spec = {
     "path": (str, False),
     "url": (str, False),
     "lease": (str, False),
+    "busy_timeout": (str, False),
     "retention": (str, False),
     "retention_hits": (str, False),
     "retention_evidence": (str, False),

@@ -12,6 +12,8 @@ import re
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from watcher.errors import ConfigError
 
@@ -20,18 +22,75 @@ CREDENTIAL_PREFIX = "credential:"
 _CREDENTIAL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
-def mask_url(url: str) -> str:
-    """The URL with passwords, tokens and keys replaced by asterisks (apprise's privacy mode)."""
+# Webhooks whose URL apprise cannot tell a token in: json://host/hooks/<token>.
+GENERIC_WEBHOOKS = {"json", "jsons", "xml", "xmls", "form", "forms"}
+_PIECES = re.compile(r"[/?&=:@#,]+")  # what separates the pieces of a URL
+MIN_PIECE = 4  # shorter differing pieces are not masked on their own (too common to replace)
+
+
+def _plugin(url: str) -> Any:
     import apprise
 
     try:
-        plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
-    except Exception:  # noqa: BLE001 - a URL apprise chokes on is still masked below
-        plugin = None
+        return apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    except Exception:  # noqa: BLE001 - a URL apprise chokes on is masked by other means
+        return None
+
+
+def looks_like_token(piece: str) -> bool:
+    """A generic webhook's path segment or query value that is probably a secret: 8+
+    characters mixing letters and digits, or 20+ characters."""
+    if len(piece) >= 20:
+        return True
+    return len(piece) >= 8 and any(c.isalpha() for c in piece) and any(c.isdigit() for c in piece)
+
+
+def secret_pieces(url: str) -> list[str]:
+    """The secret parts of a channel URL, longest first: what apprise's privacy mode hides
+    (passwords, tokens and keys in the path or the query), and for generic json/xml/form
+    webhooks (or URLs apprise does not know) the password and every path segment or query
+    value that looks like a token. Each is masked on its own in logs, because a service's
+    request line carries the token without the rest of the URL (`POST /hooks/<token>`)."""
+    pieces: set[str] = set()
+    plugin = _plugin(url)
     if plugin:
-        return str(plugin.url(privacy=True))
-    scheme = url.split("://", 1)[0] if "://" in url else "?"
-    return f"{scheme}://****"
+        full, private = (
+            _PIECES.split(plugin.url(privacy=False)),
+            _PIECES.split(plugin.url(privacy=True)),
+        )
+        if len(full) == len(private):
+            pieces |= {a for a, b in zip(full, private, strict=True) if a != b}
+        else:
+            pieces |= set(full) - set(private)
+    scheme = url.split("://", 1)[0].lower()
+    if plugin is None or scheme in GENERIC_WEBHOOKS:
+        parts = urlsplit(url)
+        if parts.password:
+            pieces.add(parts.password)
+        found = parts.path.split("/") + [v for _, v in parse_qsl(parts.query)]
+        pieces |= {p for p in found if looks_like_token(p)}
+    pieces |= {unquote(p) for p in pieces}
+    return sorted({p for p in pieces if len(p) >= MIN_PIECE}, key=lambda p: (-len(p), p))
+
+
+def mask_piece(piece: str) -> str:
+    """How a secret piece is shown: its first and last characters when long (as apprise
+    does), else asterisks only."""
+    return f"{piece[0]}...{piece[-1]}" if len(piece) >= 12 else "****"
+
+
+def mask_url(url: str) -> str:
+    """The URL with passwords, tokens and keys masked (apprise's privacy mode, plus the
+    token-like path segments and query values of generic webhooks)."""
+    plugin = _plugin(url)
+    if not plugin:
+        scheme = url.split("://", 1)[0] if "://" in url else "?"
+        return f"{scheme}://****"
+    masked = str(plugin.url(privacy=True))
+    if url.split("://", 1)[0].lower() in GENERIC_WEBHOOKS:
+        for piece in secret_pieces(url):
+            masked = masked.replace(piece, mask_piece(piece))
+    return masked
 
 
 _DSN_PASSWORD = re.compile(r"^([a-z]+://[^/@:]*):[^/@]*@", re.I)
@@ -45,12 +104,9 @@ def mask_dsn(url: str) -> str:
 
 def url_has_secret(url: str) -> bool:
     """True when masking changes the URL (a password, token or key in it); unknown URLs: True."""
-    import apprise
-
-    plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
-    if not plugin:
+    if not _plugin(url):
         return True
-    return bool(plugin.url(privacy=True) != plugin.url(privacy=False))
+    return bool(secret_pieces(url))
 
 
 def is_apprise_url(url: str) -> bool:

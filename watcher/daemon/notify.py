@@ -2,6 +2,11 @@
 
 Spoken directly (a few lines) so there is no libsystemd build dependency. Outside
 systemd, with no NOTIFY_SOCKET, every call is a no-op.
+
+Messages are sent without blocking (MSG_DONTWAIT): when the receiver does not read and its
+queue is full, a blocking sendto would stop the event loop, and with it SIGTERM handling.
+A message that cannot go out at once is dropped (a missed watchdog ping is the manager's
+to judge) and logged at debug.
 """
 
 from __future__ import annotations
@@ -28,14 +33,17 @@ class Notifier:
         return self.address is not None
 
     def send(self, *lines: str) -> bool:
-        """Send one datagram; False (logged at DEBUG) when it could not be sent."""
+        """Send one datagram, never waiting; False (logged at DEBUG) when it was not sent."""
         if self.address is None:
             return False
         try:
             if self._sock is None:
                 self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-            self._sock.sendto("\n".join(lines).encode(), self.address)
+            self._sock.sendto("\n".join(lines).encode(), socket.MSG_DONTWAIT, self.address)
             return True
+        except BlockingIOError:
+            log.debug("sd_notify to %r: its queue is full, dropped %s", self.address, lines)
+            return False
         except OSError as exc:
             log.debug("sd_notify to %r failed: %s", self.address, exc)
             return False

@@ -38,6 +38,7 @@ from watcher.daemon.supervise import Service
 from watcher.errors import StorageError, WatcherError
 from watcher.logs import register_secrets
 from watcher.model import PollResult
+from watcher.pipeline.failing import REMIND_EVERY, FailureLog
 from watcher.pipeline.poll import Poller, jitter, poller_session
 from watcher.store import Store, node_name
 from watcher.timeparse import utcnow
@@ -252,6 +253,7 @@ class Daemon:
         watchdog: asyncio.Task[None] | None = None
         async with poller_session(self.config, self.store, self.node) as poller:
             poller.scheduled = True
+            poller.failure_log = FailureLog(REMIND_EVERY)  # reminders while a source is down
             self.poller = poller
             scheduler = AsyncIOScheduler(event_loop=loop)
             self.scheduler = scheduler

@@ -28,15 +28,14 @@ from watcher import USER_AGENT
 from watcher.config.model import MAX_INTERVAL, Defaults
 from watcher.errors import FetchError
 from watcher.model import Capture
+from watcher.pipeline.addresses import IPAddress
 from watcher.pipeline.hostpools import HostPools
 from watcher.timeparse import now_iso
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # A guard says why an address is refused, or None to allow it.
 Guard = Callable[[IPAddress], str | None]
 
 PERMANENT = (301, 308)
-METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 
 
 @dataclass
@@ -117,25 +116,6 @@ class HostLimiter:
             yield
 
 
-def refuse_private(ip: IPAddress) -> str | None:
-    """Why a feed link may not reach `ip` (loopback, private, link-local, metadata), or None."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    if ip in METADATA:
-        return "a cloud metadata address"
-    if ip.is_unspecified:
-        return "the unspecified address"
-    if ip.is_loopback:
-        return "a loopback address"
-    if ip.is_link_local:
-        return "a link-local address"
-    if ip.is_private:
-        return "a private address"
-    if not ip.is_global:
-        return "a reserved, non-public address"
-    return None
-
-
 async def check_address(url: str, guard: Guard) -> None:
     """FetchError unless every address `url`'s host resolves to passes `guard`."""
     host = urlsplit(url).hostname or ""
@@ -210,6 +190,13 @@ async def fetch(
         raise FetchError(f"cannot decode the response body: {exc}") from None
     except httpx.HTTPError as exc:
         raise FetchError(f"{type(exc).__name__}: {exc}") from None
+    except (httpx.InvalidURL, ValueError) as exc:
+        # Not an httpx.HTTPError: an unparsable link (a host like 0177.0.0.1, a bad port)
+        # is a failure of this one URL like any other, never a crash of its source.
+        raise FetchError(
+            f"not a usable URL ({url[:200]}): {exc}",
+            hint="the address is malformed; if it is a source's url, correct it in the config",
+        ) from None
 
 
 async def _follow(

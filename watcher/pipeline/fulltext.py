@@ -29,6 +29,11 @@ async def _add_one(item: Item, fetch_page: PageFetcher) -> None:
     except FetchError as exc:
         log.info("full text of %s: %s (keeping the summary)", item.link, exc.message)
         return
+    except Exception as exc:  # noqa: BLE001 - one item's link must never fail its source
+        log.warning(
+            "full text of %s: %s: %s (keeping the summary)", item.link, type(exc).__name__, exc
+        )
+        return
     item.captures.append(resp.capture("article"))
     ctype = resp.headers.get("content-type", "text/html").lower()
     if "html" not in ctype and "xml" not in ctype and "text/plain" not in ctype:
@@ -49,6 +54,9 @@ async def _archive_one(item: Item, fetch_page: PageFetcher) -> None:
         resp = await fetch_page(item.link)
     except FetchError as exc:
         log.info("archive of %s: %s (no capture of the article)", item.link, exc.message)
+        return
+    except Exception as exc:  # noqa: BLE001 - one item's link must never fail its source
+        log.warning("archive of %s: %s: %s (no capture)", item.link, type(exc).__name__, exc)
         return
     item.captures.append(resp.capture("article"))
 

@@ -27,7 +27,9 @@ from watcher import __version__
 from watcher.config.model import Config, Source
 from watcher.errors import FetchError, StorageError
 from watcher.model import Item, Mention, PollResult, Provenance, SourceState
-from watcher.pipeline.fetch import Guard, HostLimiter, Response, fetch, make_client, refuse_private
+from watcher.pipeline.addresses import refuse_private
+from watcher.pipeline.failing import FailureLog
+from watcher.pipeline.fetch import Guard, HostLimiter, Response, fetch, make_client
 from watcher.pipeline.fulltext import add_full_text, archive_links
 from watcher.pipeline.sources import kind_for
 from watcher.pipeline.sources.common import PageFetcher
@@ -68,6 +70,8 @@ class Poller:
         self._first: asyncio.Semaphore | None = None  # first polls in flight (see _poll)
         self.limiter = HostLimiter(config.defaults.per_host)
         self.guard: Guard = refuse_private  # for full-text fetches of untrusted links
+        # Warns when a source starts failing; the daemon gives it hourly reminders.
+        self.failure_log = FailureLog()
 
     def use_config(self, config: Config) -> None:
         """Switch to a reloaded config: new sources, entities, topics, channels and limits."""
@@ -97,6 +101,7 @@ class Poller:
             try:
                 state = self.store.source_state(source.name, source.url)
                 self.store.record_source(state, status="error", http_status=None, error=message)
+                self.failure_log.failed(source.name, state.failures, message)
             except Exception:  # noqa: BLE001 - already reporting a failure
                 log.exception("source %s: cannot record the error", source.name)
             result = PollResult(source.name, "error", error=message, crashed=True)
@@ -271,6 +276,8 @@ class Poller:
                 state, status=status, http_status=http_status, error=error
             ),
         )
+        if error is None:
+            self.failure_log.succeeded(state.name, state.failures)
 
     async def _fail(self, source: Source, state: SourceState, exc: FetchError) -> PollResult:
         """Record a failed poll: back off, honour Retry-After, disable on 410."""
@@ -289,6 +296,7 @@ class Poller:
                 message += f" (Retry-After: next poll in {exc.retry_after:.0f}s or later)"
             state.next_poll_at = (now + timedelta(seconds=delay)).isoformat(timespec="seconds")
         await self._record(state, status, exc.status, message)
+        self.failure_log.failed(source.name, state.failures, message)
         return PollResult(source.name, status, error=message, http_status=exc.status)
 
     def _new_items(self, source: Source, items: list[Item]) -> list[Item]:
@@ -327,6 +335,7 @@ class Poller:
                 provenance=provenance,
             ),
         )
+        self.failure_log.succeeded(source.name, state.failures)
         for item in new:
             item.text, item.captures = "", []
         return PollResult(

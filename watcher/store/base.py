@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from watcher.config.model import BUSY_TIMEOUT
 from watcher.errors import StorageError
 from watcher.model import Hit, Mention
 from watcher.store.engine import Engine, Result, Schema, SqliteEngine, is_postgres_url
@@ -36,13 +37,15 @@ _LATER_COLUMNS = {
 }
 
 
-def open_engine(location: str | Path, *, readonly: bool = False) -> Engine:
+def open_engine(
+    location: str | Path, *, readonly: bool = False, busy_timeout: float = BUSY_TIMEOUT
+) -> Engine:
     """The engine for a location: a postgresql:// URL, else a SQLite file path."""
     if is_postgres_url(location):
         from watcher.store.postgres import PostgresEngine
 
         return PostgresEngine(str(location), readonly=readonly)
-    return SqliteEngine(location, readonly=readonly)
+    return SqliteEngine(location, readonly=readonly, busy_timeout=busy_timeout)
 
 
 def apply_migrations(engine: Engine) -> list[str]:
@@ -76,8 +79,10 @@ class StoreBase:
     `location` is a SQLite file path or a postgresql:// URL (see engine.py).
     """
 
-    def __init__(self, location: str | Path, *, readonly: bool = False) -> None:
-        self.engine: Engine = open_engine(location, readonly=readonly)
+    def __init__(
+        self, location: str | Path, *, readonly: bool = False, busy_timeout: float = BUSY_TIMEOUT
+    ) -> None:
+        self.engine: Engine = open_engine(location, readonly=readonly, busy_timeout=busy_timeout)
         self.dialect = self.engine.dialect
         self.label = self.engine.label  # the path, or the URL with its password masked
         self._hit_columns: str | None = None
@@ -119,12 +124,26 @@ class StoreBase:
             # first row, made by a claim inside a batch of writes): forget them.
             self._known_sources.clear()
             if isinstance(exc, self.engine.errors):
-                raise StorageError(
-                    f"cannot write {what} to {self.label}: {exc}",
-                    hint="check free disk space and write permission (or that the database "
-                    "server runs); nothing was half-written",
-                ) from None
+                raise self._write_error(what, exc) from None
             raise
+
+    def _write_error(self, what: str, exc: BaseException) -> StorageError:
+        """The StorageError for a failed write: a lock held too long by another process has
+        its own message and hint (no disk to check), anything else names the failure."""
+        waited = self.engine.lock_wait(exc)
+        if waited is not None:
+            return StorageError(
+                f"another regwatch process is writing: cannot write {what} to {self.label}: "
+                f"database is locked (waited {waited:g} s for it)",
+                hint="wait for it to finish (a `regwatch vacuum`, a long poll or the daemon's "
+                "writes) and try again, or raise [storage] busy_timeout; nothing was "
+                "half-written",
+            )
+        return StorageError(
+            f"cannot write {what} to {self.label}: {exc}",
+            hint="check free disk space and write permission (or that the database "
+            "server runs); nothing was half-written",
+        )
 
     def _write(self, what: str, sql: str, args: Sequence[Any] = ()) -> Result:
         """One writing statement, atomic by itself: no BEGIN and COMMIT around it (one round
@@ -133,11 +152,7 @@ class StoreBase:
         try:
             return self.engine.execute(sql, args)
         except self.engine.errors as exc:
-            raise StorageError(
-                f"cannot write {what} to {self.label}: {exc}",
-                hint="check free disk space and write permission (or that the database "
-                "server runs); nothing was half-written",
-            ) from None
+            raise self._write_error(what, exc) from None
 
     def _execute(self, sql: str, args: Sequence[Any] = ()) -> Result:
         return self.engine.execute(sql, args)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from watcher.config.model import BUSY_TIMEOUT
 from watcher.errors import StorageError
 from watcher.store.dialect import SQLITE, Dialect
 
@@ -85,6 +86,10 @@ class Engine:
         """Reads that all see the database as it was at their start (a read transaction)."""
         raise NotImplementedError
 
+    def lock_wait(self, exc: BaseException) -> float | None:
+        """Seconds waited when `exc` is a write lock held too long by another process, else None."""
+        return None
+
     def exclusive(self) -> contextlib.AbstractContextManager[None]:
         """Held by one process at a time (migrations); other engines' holders wait."""
         return contextlib.nullcontext()
@@ -121,8 +126,11 @@ class SqliteEngine(Engine):
     dialect = SQLITE
     errors = (sqlite3.Error,)
 
-    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+    def __init__(
+        self, path: str | Path, *, readonly: bool = False, busy_timeout: float = BUSY_TIMEOUT
+    ) -> None:
         self.path = Path(path)
+        self.busy_timeout = busy_timeout
         self.label = str(self.path)
         self.readonly = readonly
         self._db: Any = None
@@ -134,12 +142,12 @@ class SqliteEngine(Engine):
                         f"database {self.path} does not exist yet",
                         hint="run `regwatch poll` or start the daemon first",
                     )
-                conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+                conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=busy_timeout)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(str(self.path), timeout=30)
+                conn = sqlite3.connect(str(self.path), timeout=busy_timeout)
             self.conn = conn
-            self.execute("PRAGMA busy_timeout = 30000")
+            self.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             # What sqlite-utils sets on every connection: triggers behave the same either way.
             self.execute("PRAGMA recursive_triggers = on")
             if not readonly:
@@ -152,6 +160,13 @@ class SqliteEngine(Engine):
                 f"cannot open database {self.path}: {exc}",
                 hint="check the path in [storage] and that the folder is writable",
             ) from None
+
+    def lock_wait(self, exc: BaseException) -> float | None:
+        if isinstance(exc, sqlite3.OperationalError) and (
+            "database is locked" in str(exc) or "database is busy" in str(exc)
+        ):
+            return self.busy_timeout
+        return None
 
     @property
     def db(self) -> Any:

@@ -9,6 +9,9 @@ answer is ``{"docuLanguageListResources": [{"refCode", "title", "leadText", "eve
 "docutype": {"code", "description"}, "languageCode"}, ...]}`` and a document answer
 ``{"docuLanguageResource": {"htmlContent", ...}, ...}``; a few other spellings are
 accepted too. An answer without a list of documents is an error, not "no news".
+
+``eventDate`` is a day (midnight UTC), so every item of a day would tie; ``publishDate``,
+in the listing or the document, carries the time of publication and is preferred.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
@@ -31,7 +35,8 @@ PAGE_SIZE = 50
 LISTS = ("docuLanguageListResources", "items", "results", "documents", "content", "data")
 REFERENCE = ("refCode", "reference", "ref", "refcode")
 TITLE = ("title", "docuTitle", "name")
-DATE = ("eventDate", "publicationDate", "date", "created")
+DATE = ("publishDate", "publicationDate", "eventDate", "date", "created")
+PUBLISHED = ("publishDate", "publicationDate")  # in a document answer: the time it went out
 TYPE = ("docutype", "docuType", "docutypeResource", "documentType", "type")
 SUMMARY = ("leadText", "lead", "summary", "description")
 LANGUAGE = ("languageCode", "language", "lang")
@@ -76,6 +81,17 @@ def _field(record: dict[str, Any], names: tuple[str, ...]) -> str:
         if isinstance(value, (str, int)) and str(value).strip():
             return str(value).strip()
     return ""
+
+
+def _published(record: dict[str, Any], names: tuple[str, ...]) -> str | None:
+    """The first of `names` in `record` that reads as a date (epoch milliseconds too)."""
+    for name in names:
+        value = record.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 10**11:
+            return datetime.fromtimestamp(value / 1000, UTC).isoformat(timespec="seconds")
+        if isinstance(value, str) and (when := parse_date(value.strip())):
+            return when
+    return None
 
 
 def _records(data: Any) -> list[dict[str, Any]] | None:
@@ -133,7 +149,7 @@ def parse(
                 key=item_key(reference, None),
                 title=title,
                 link=detail_link(root, reference, lang),
-                published=parse_date(_field(record, DATE)),
+                published=_published(record, DATE),
                 html=_field(record, SUMMARY),
                 extra={"reference": reference, "type": doc_type, "language": lang},
             )
@@ -166,12 +182,20 @@ async def _enrich_one(item: Item, fetch_page: PageFetcher, root: str) -> None:
     try:
         resp = await fetch_page(url)
         item.captures.append(resp.capture("document"))
-        content = _html_content(_json(resp.body, "document"))
+        data = _json(resp.body, "document")
     except FetchError as exc:
         log.warning("press corner document %s: %s", item.extra["reference"], exc.message)
         return  # keep the lead text: a missing document must not lose the item
+    content = _html_content(data)
     if content:
         item.html = content
+    if isinstance(data, dict):
+        inner = data.get("docuLanguageResource")
+        published = _published(data, PUBLISHED) or (
+            _published(inner, PUBLISHED) if isinstance(inner, dict) else None
+        )
+        if published:
+            item.published = published
 
 
 async def enrich(items: list[Item], fetch_page: PageFetcher, source: Source) -> None:
