@@ -317,14 +317,19 @@ def storage_toml(database: str) -> str:
 
 @pytest.fixture
 def make_config(tmp_path: Path, database: str) -> Callable[..., Path]:
-    """Write a config: sources as {name: url}, channels as {name: url}; extra TOML appended."""
+    """Write a config: sources as {name: url}, channels as {name: url}; extra TOML appended.
+
+    Polls parse in the test's process (`workers = 0`): starting worker processes for every
+    poll doubled the suite's CPU. tests/test_workers.py shows that worker processes store
+    exactly what one process stores, and tests passing their own `defaults` use them.
+    """
 
     def make(
         sources: dict[str, str] | None = None,
         channels: dict[str, str] | None = None,
         extra: str = "",
         entities: str = ENTITIES,
-        defaults: str = 'timeout = "5s"\nmin_interval = "1s"',
+        defaults: str = 'timeout = "5s"\nmin_interval = "1s"\nworkers = 0',
     ) -> Path:
         lines = [storage_toml(database), f"[defaults]\n{defaults}\n"]
         for name, url in (sources or {}).items():
