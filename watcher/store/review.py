@@ -2,8 +2,8 @@
 
 The status lives on the hit (`review_status`, `reviewed_by`, `reviewed_at`, `review_note`);
 every change is also appended to `review_log` (who, when, from, to, note), which is never
-updated. A review is one transaction that writes its log row first, reading the status it
-replaces in the same statement, so two people reviewing one hit at once both get a row.
+updated. A review is one transaction that locks its hits, then reads the clock and the
+statuses it replaces, so two people reviewing one hit at once both get a row, in order.
 """
 
 from __future__ import annotations
@@ -35,29 +35,38 @@ class ReviewStore(StoreBase):
         if not ids:
             raise ReviewError("no hit to review", hint="give hit ids, or --story STORY_ID")
         note = note if note and note.strip() else None
-        at = now_iso()
         logged = []
         with self.writing("a review"):
+            # Lock the hits first (SQLite: the write lock BEGIN IMMEDIATE took; PostgreSQL:
+            # their rows), then read the clock: two concurrent reviews of a hit get their
+            # times, ids and from-statuses in the same order, so the log reads as a chain.
+            marks = ", ".join("?" * len(ids))
+            current = dict(
+                self._execute(
+                    f"SELECT id, review_status FROM hits WHERE id IN ({marks}) ORDER BY id"
+                    + self.dialect.for_update,
+                    ids,
+                ).fetchall()
+            )
+            missing = [i for i in ids if i not in current]
+            if missing:
+                raise ReviewError(
+                    f"no hit with id {missing[0]}", hint="`regwatch hits` lists the hit ids"
+                )
+            at = now_iso()
             for hit_id in ids:
-                # The log row first: its INSERT takes the write lock (SQLite; on PostgreSQL
-                # the hit's row lock) and reads the status it replaces in one statement, so a
-                # concurrent review cannot slip in between.
-                row = self._execute(
+                log_id = self._insert(
                     "INSERT INTO review_log (hit_id, at, reviewer, from_status, to_status, note) "
-                    "SELECT id, ?, ?, review_status, ?, ? FROM hits WHERE id = ?"
-                    f"{self.dialect.for_update} RETURNING id, from_status",
-                    [at, by, status, note, hit_id],
-                ).fetchone()
-                if row is None:
-                    raise ReviewError(
-                        f"no hit with id {hit_id}", hint="`regwatch hits` lists the hit ids"
-                    )
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    [hit_id, at, by, current[hit_id], status, note],
+                )
+                assert log_id is not None  # no ON CONFLICT clause: the row is always added
                 self._execute(
                     "UPDATE hits SET review_status = ?, reviewed_by = ?, reviewed_at = ?, "
                     "review_note = ? WHERE id = ?",
                     [status, by, at, note, hit_id],
                 )
-                logged.append(Review(int(row[0]), hit_id, at, by, str(row[1]), status, note))
+                logged.append(Review(log_id, hit_id, at, by, str(current[hit_id]), status, note))
         return logged
 
     def story_hit_ids(self, story: int) -> list[int]:
