@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 from conftest import free_port
 
-from watcher.alert.send import RETRY_AFTER_MAX, parse_retry_after, send
+from watcher.alert.send import send
 from watcher.config import load_config
 from watcher.config.model import Channel
 from watcher.model import Message
 from watcher.store import Store
+from watcher.timeparse import RETRY_AFTER_MAX, parse_retry_after
 
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -14,13 +14,9 @@ from conftest import poll_once, rss, source_toml, stored_rows
 from watcher.config import Defaults, load_config
 from watcher.errors import FetchError
 from watcher.pipeline.addresses import refuse_private
-from watcher.pipeline.fetch import (
-    HostLimiter,
-    fetch,
-    make_client,
-    parse_retry_after,
-)
+from watcher.pipeline.fetch import HostLimiter, fetch, make_client
 from watcher.pipeline.poll import backoff_delay
+from watcher.timeparse import parse_retry_after
 
 pytestmark = pytest.mark.usefixtures("backend")
 

@@ -79,6 +79,28 @@ def human_duration(seconds: float | None) -> str:
 # -- dates as pages write them -------------------------------------------------------------------
 
 # Month names and abbreviations (accents stripped, lower case): en, fr, de, nl, it, es, pt.
+RETRY_AFTER_MAX = 24 * 3600.0  # a server asking for more than a day gets a day
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds a Retry-After header (delta-seconds or an HTTP date) asks for, at most a day;
+    None when there is none or it cannot be read."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(seconds, 0.0), RETRY_AFTER_MAX)
+
+
 _MONTH_NAMES = {
     1: "january jan janvier janv januar jänner janner januari gennaio genn gen enero ene janeiro",
     2: "february feb fevrier fevr fev februar februari febbraio febrero fevereiro",

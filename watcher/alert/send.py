@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import email.utils
 import functools
 import re
 import threading
@@ -23,9 +22,9 @@ from typing import Any
 
 from watcher.config.model import Channel
 from watcher.model import Message
+from watcher.timeparse import parse_retry_after
 
 TITLE_MAX = 250
-RETRY_AFTER_MAX = 24 * 3600.0  # a service asking for more than a day gets a day
 
 
 class Failure(str):
@@ -74,24 +73,6 @@ def send(channel: Channel, message: Message, timeout: float = 30.0) -> str | Non
     if answers.retry_after is not None:
         text += f"; the service asked to wait {answers.retry_after:.0f} s (Retry-After)"
     return Failure.of(text, answers.retry_after)
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After header (seconds or an HTTP date), at most a day."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        seconds = float(value)
-    else:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - now).total_seconds()
-    return min(max(seconds, 0.0), RETRY_AFTER_MAX)
 
 
 class _Answers:

@@ -17,20 +17,18 @@ import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from watcher import USER_AGENT
-from watcher.config.model import MAX_INTERVAL, Defaults
+from watcher.config.model import Defaults
 from watcher.errors import FetchError
 from watcher.model import Capture
 from watcher.pipeline.addresses import IPAddress
 from watcher.pipeline.hostpools import HostPools
-from watcher.timeparse import now_iso
+from watcher.timeparse import now_iso, parse_retry_after
 
 # A guard says why an address is refused, or None to allow it.
 Guard = Callable[[IPAddress], str | None]
@@ -136,24 +134,6 @@ async def check_address(url: str, guard: Guard) -> None:
                 f"refused {url}: {host} is {reason} ({ip})",
                 hint="set allow_private = true on the source if this address is meant",
             )
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds a Retry-After header (delta-seconds or an HTTP date) asks for, capped at 24 h."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        seconds = float(value)
-    else:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    return min(max(seconds, 0.0), MAX_INTERVAL)
 
 
 async def fetch(
