@@ -10,14 +10,10 @@ Chromium, its driver or Selenium is missing.
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from conftest import rss
-from test_browser import CHROMIUM, DRIVER, FLAGS
 
 TITLE = "Commission looks into Microsoft's EUR 15 million investment in Mistral AI"
 LINK = "https://ec.europa.eu/commission/presscorner/detail/en/ip_24_1"
@@ -26,27 +22,6 @@ SUMMARY = (
     "after the &lt;script&gt;alert(1)&lt;/script&gt; announcement.</p>"
 )
 DATE = "26 Feb 2024, 11:00 CET"  # Mon, 26 Feb 2024 10:00:00 +0000 in Brussels
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[object]:
-    """A headless Chromium under Selenium, with a fresh profile."""
-    for path, package in ((CHROMIUM, "chromium"), (DRIVER, "chromium-driver")):
-        if not os.path.exists(path):
-            pytest.skip(f"{path} not found: apt-get install -y {package} (browser test needs it)")
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in [*FLAGS, "--window-size=900,700", f"--user-data-dir={tmp_path / 'profile'}"]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=DRIVER))
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture
@@ -71,6 +46,7 @@ def test_html_alert_reads_well_in_a_browser(alert_email, browser, tmp_path):
     assert alert_email["Subject"] == f"[regwatch] Microsoft, Mistral AI: {TITLE}"
     page = tmp_path / "alert.html"
     page.write_text(alert_email.get_body(preferencelist=("html",)).get_content(), "utf-8")
+    browser.set_window_size(900, 700)
     browser.get(page.as_uri())
     shot = tmp_path / "alert.png"
     browser.save_screenshot(str(shot))

@@ -10,8 +10,6 @@ Selenium or Datasette is missing: never passed silently.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 import urllib.request
@@ -25,20 +23,6 @@ from watcher.model import Item, Mention
 from watcher.store import Store
 
 pytestmark = pytest.mark.usefixtures("backend")
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1400,1000",
-]
 
 
 def _responds(url: str) -> bool:
@@ -87,27 +71,6 @@ def server(hit_config: Path, tmp_path: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[object]:
-    """A headless Chromium under Selenium, with a fresh profile."""
-    for path, package in ((CHROMIUM, "chromium"), (DRIVER, "chromium-driver")):
-        if not os.path.exists(path):
-            pytest.skip(f"{path} not found: apt-get install -y {package} (browser test needs it)")
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in [*FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=DRIVER))
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def rows_shown(driver) -> list[dict[str, str]]:
