@@ -35,6 +35,9 @@ from watcher.cli import cli
 
 # Tables are as wide as the terminal: give every test, in every xdist worker, the same one.
 os.environ["COLUMNS"] = "120"
+# Alert dates and digest schedules without a `timezone` use the machine's zone: the same
+# one for every test, whatever the zone of the machine running the suite.
+os.environ["TZ"] = "UTC"
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:

@@ -245,7 +245,7 @@ def test_matched_words_are_marked_after_escaping(fmt, url, expected):
     [
         ("2024-02-26T10:00:00+00:00", "Europe/Brussels", "26 Feb 2024, 11:00 CET"),
         ("2024-07-01T10:00:00+00:00", "Europe/Brussels", "1 Jul 2024, 12:00 CEST"),
-        ("2024-02-26T10:00:00+00:00", None, "26 Feb 2024, 10:00 UTC"),
+        ("2024-02-26T10:00:00+00:00", None, "26 Feb 2024, 10:00 UTC"),  # the suite's TZ
         ("2024-02-26T10:00:00", None, "26 Feb 2024, 10:00 UTC"),
         ("last Tuesday", None, "last Tuesday"),
         (None, None, "unknown"),
@@ -255,3 +255,11 @@ def test_matched_words_are_marked_after_escaping(fmt, url, expected):
 def test_dates_are_written_for_people_in_the_channels_zone(value, zone, expected):
     channel = Channel("c", "json://x", timezone=zone)
     assert readable_date(value, display_zone(channel)) == expected
+
+
+def test_a_channel_without_timezone_writes_dates_in_the_machines_zone(monkeypatch):
+    monkeypatch.setenv("TZ", "Europe/Rome")
+    channel = Channel("c", "json://x")
+    assert readable_date("2024-02-26T10:00:00+00:00", display_zone(channel)) == (
+        "26 Feb 2024, 11:00 CET"
+    )

@@ -17,12 +17,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from zoneinfo import ZoneInfo
 
 from watcher.alert.send import title_apart, title_limit
 from watcher.config.model import WEBHOOK_SCHEMES, Channel
 from watcher.config.template import fill_template, uses_field
 from watcher.model import Hit, Message, StoryCopy
+from watcher.timeparse import zone
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~])")
 # Chat services whose messages carry mentions and <url|text> links (apprise URL schemes).
@@ -195,8 +195,9 @@ def reference(hits: Sequence[Hit], *, story: bool = True) -> str:
 
 
 def display_zone(channel: Channel) -> tzinfo:
-    """The zone an alert's dates are written in: the channel's `timezone`, else UTC."""
-    return ZoneInfo(channel.timezone) if channel.timezone else UTC
+    """The zone an alert's dates are written in: the channel's `timezone`, else the system's
+    (the same rule as the channel's digest schedule)."""
+    return zone(channel.timezone)
 
 
 def readable_date(value: str | None, where: tzinfo) -> str:

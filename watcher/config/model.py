@@ -93,7 +93,9 @@ class Channel:
     title: str | None = None  # string.Template over watcher.config.template.FIELDS
     body: str | None = None
     schedule: Schedule = Schedule()  # immediate, or a digest: hourly, daily 08:00, weekly ...
-    timezone: str | None = None  # IANA name for the digest schedule; None: the system's
+    timezone: str | None = (
+        None  # IANA name for digest schedules and alert dates; None: the system's
+    )
     health: bool = False  # takes source-health alerts
     raw: bool = False  # a json/xml/form webhook gets feed text as is (it escapes itself)
 
