@@ -189,10 +189,10 @@ def test_channel_secrets_never_reach_output_or_the_database(feed_server, make_co
 LOCK_HOLDER = """
 import sqlite3, sys
 conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA journal_mode = WAL")  # as regwatch opens every database
 for command in sys.stdin:
     if command.strip() == "lock":
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("UPDATE _migrations SET applied_at = applied_at")
+        conn.execute("BEGIN IMMEDIATE")  # the write lock: other writers wait, readers read
     else:
         conn.execute("COMMIT")
     print(command.strip() + "ed", flush=True)
@@ -285,6 +285,27 @@ def test_a_write_lock_held_too_long_has_its_own_message_and_hint(
     assert "database is locked (waited 1 s for it)" in output
     assert "raise [storage] busy_timeout" in output
     assert "free disk space" not in output and "Traceback" not in output
+
+
+@pytest.mark.one_store
+def test_a_lock_met_while_opening_the_database_has_the_lock_message(
+    feed_server, make_config, database
+):
+    """A new database is migrated as it is opened: a writer holding it is named as such."""
+    config = make_config({"eu": feed_server.url("/eu.xml")})
+    config.write_text(config.read_text().replace("[storage]\n", '[storage]\nbusy_timeout = "1s"\n'))
+    holder = LockHolder(database)  # on a database regwatch has not made yet
+    try:
+        holder.tell("lock")
+        poll = poll_process(config)
+        output, _ = poll.communicate(timeout=60)
+        holder.tell("release")
+    finally:
+        holder.close()
+    assert poll.returncode == 4, output
+    assert "another regwatch process is writing: cannot write its schema" in output
+    assert "database is locked (waited 1 s for it)" in output
+    assert "check [storage] in the config" not in output and "Traceback" not in output
 
 
 # -- the log tells when a source starts failing, while it stays down, and when it recovers -------

@@ -94,6 +94,8 @@ class StoreBase:
                 raise StorageError(f"{self.label} is not a regwatch database")
         except self.engine.errors as exc:
             self.engine.close()
+            if self.engine.lock_wait(exc) is not None:  # migrating next to another writer
+                raise self._write_error("its schema", exc) from None
             raise StorageError(
                 f"cannot open database {self.label}: {exc}",
                 hint="check [storage] in the config, and that regwatch may write there",
