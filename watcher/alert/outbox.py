@@ -157,7 +157,9 @@ class Dispatcher:
             log.warning("channel %s: sends paused: %s", channel.name, exc.message)
         finally:
             if self.sent > sent:
-                log.log(self.report, "channel %s: %d alerts sent", channel.name, self.sent - sent)
+                count = self.sent - sent
+                alerts = "1 alert" if count == 1 else f"{count} alerts"
+                log.log(self.report, "channel %s: %s sent", channel.name, alerts)
 
     async def _send_due(self, channel: Channel) -> None:
         while True:
