@@ -77,6 +77,12 @@ class Mention:
         return self.kind in ("weak_alias", "exact_weak_alias")
 
 
+def web_link(link: str | None) -> str | None:
+    """A feed's link fit for an href, or None: http(s) only, never javascript: or data:
+    (feed links are untrusted)."""
+    return link if link and link.lower().startswith(("http://", "https://")) else None
+
+
 # A hit's review status: `new` until someone looked at it.
 REVIEW_STATUSES = ("new", "reviewed", "actioned", "dismissed")
 

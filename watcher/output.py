@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from watcher.model import web_link
 from watcher.text.clean import MARK
 
 FORMATS = ("table", "json", "csv")
@@ -154,8 +155,8 @@ def atom_feed(rows: list[dict[str, Any]], title: str = "regwatch hits") -> str:
         entry = sub(feed, "entry")
         sub(entry, "id", f"urn:regwatch:hit:{row.get('id')}")
         sub(entry, "title", f"{row.get('entity')}: {row.get('title')}")
-        link = str(row.get("link") or "")
-        if link.startswith(("http://", "https://")):  # never javascript: or data: links
+        link = web_link(row.get("link"))
+        if link:
             sub(entry, "link", href=_xml_text(link))
         sub(entry, "updated", updated)
         sub(sub(entry, "author"), "name", row.get("source") or "regwatch")

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, tzinfo
 from watcher.alert.send import title_apart, title_limit
 from watcher.config.model import WEBHOOK_SCHEMES, Channel
 from watcher.config.template import fill_template, uses_field
-from watcher.model import Hit, Message, StoryCopy
+from watcher.model import Hit, Message, StoryCopy, web_link
 from watcher.timeparse import zone
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~])")
@@ -174,12 +174,6 @@ def format_item(
         ref = reference(hits, story=False)
         body += f"<br><small>{ref}</small>" if style.fmt == "html" else f"\n\n{ref}"
     return Message(title, body, style.fmt)
-
-
-def web_link(link: str | None) -> bool:
-    """True for an http(s) address: the only links an HTML alert makes live (a feed's
-    ``javascript:`` link stays text)."""
-    return bool(link) and str(link).lower().startswith(("http://", "https://"))
 
 
 def entities_of(hits: Sequence[Hit]) -> list[str]:

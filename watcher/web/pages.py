@@ -17,7 +17,7 @@ from datasette.utils.asgi import Response
 from markupsafe import Markup, escape
 
 from watcher.errors import WatcherError
-from watcher.model import REVIEW_STATUSES, Hit
+from watcher.model import REVIEW_STATUSES, Hit, web_link
 from watcher.output import find_mention
 from watcher.pipeline.explain import KINDS
 from watcher.store import Store
@@ -43,11 +43,6 @@ def marked_snippet(hit: Hit) -> Markup:
         a, b = span
         before, inside, after = m.snippet[:a], m.snippet[a:b], m.snippet[b:]
     return Markup(f"{escape(before)}<mark>{escape(inside)}</mark>{escape(after)}")
-
-
-def web_link(link: str | None) -> str | None:
-    """A feed link fit for an href: http(s) only, never javascript: or data:."""
-    return link if link and link.startswith(("http://", "https://")) else None
 
 
 def hit_view(hit: Hit) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from datasette import hookimpl
 from datasette.utils.asgi import Response
 from markupsafe import Markup, escape
 
-from watcher.model import REVIEW_STATUSES
+from watcher.model import REVIEW_STATUSES, web_link
 from watcher.output import atom_feed, find_mention, parse_topics, pivot
 from watcher.store.queries import GROUPS, count_hits
 from watcher.timeparse import EVERY, parse_since
@@ -121,8 +121,8 @@ def render_cell(row: Any, value: Any, column: str, table: str | None, database: 
         return None
     keys = row.keys()
     if column == "title" and "link" in keys:
-        link = row["link"] or ""
-        if link.startswith(("http://", "https://")):  # never javascript: links from a feed
+        link = web_link(row["link"])
+        if link:
             return Markup(f'<a href="{escape(link)}">{escape(value)}</a>')
     if column == "topics" and value.startswith("["):
         return ", ".join(parse_topics(value))
