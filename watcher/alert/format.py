@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
@@ -276,21 +276,16 @@ def _default(
     title = trim(f"[regwatch] {d(', '.join(names))}: {d(hit.title)}", limit)
     label = "Entity" if len(names) == 1 else "Entities"
 
-    def named(e: str, fmt_word: str) -> str:
-        said = ", ".join(fmt_word.format(w) for w in matched[e])
-        return f"{e} (matched {said})" if said else e
+    def named(safe: Callable[[str], str], bold: bool = False) -> str:
+        """The entities (in <b> when `bold`) and the words that matched them, made safe."""
+        return ", ".join(
+            (f"<b>{safe(e)}</b>" if bold else safe(e))
+            + (f" (matched {', '.join(f'“{safe(w)}”' for w in matched[e])})" if matched[e] else "")
+            for e in names
+        )
 
     if style.fmt == "html":
         esc = style.escape
-        entity_list = ", ".join(
-            f"<b>{esc(e)}</b>"
-            + (
-                " (matched " + ", ".join(f"\u201c{esc(w)}\u201d" for w in matched[e]) + ")"
-                if matched[e]
-                else ""
-            )
-            for e in names
-        )
         heading = (
             f'<a href="{html.escape(link, quote=True)}" style="{_CSS["link"]}">{esc(hit.title)}</a>'
             if web_link(link)
@@ -332,13 +327,13 @@ def _default(
             f'<p style="{_CSS["kicker"]}">regwatch alert: {esc(", ".join(names))}</p>'
             f'<p style="{_CSS["title"]}">{heading}</p>'
             f'<p style="{_CSS["meta"]}">{esc(hit.source)} \u00b7 {html.escape(published)}</p>'
-            f'<p style="margin:0 0 12px">{label}: {entity_list}</p>'
+            f'<p style="margin:0 0 12px">{label}: {named(esc, bold=True)}</p>'
             f"{quotes}{also}{address}{page}"
             f'<p style="{_CSS["small"]}">{html.escape(ref)}</p></div>'
         )
         return Message(style.title(title), body, style.fmt)
     fields = [
-        (label, ", ".join(named(d(e), "\u201c{}\u201d") for e in names)),
+        (label, named(d)),
         ("Title", d(hit.title)),
         ("Source", d(hit.source)),
         ("Published", published),
