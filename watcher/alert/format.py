@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
 from watcher.alert.send import title_apart, title_limit
-from watcher.config.model import WEBHOOK_SCHEMES, Channel
+from watcher.config.model import Channel
+from watcher.config.secrets import WEBHOOK_SCHEMES
 from watcher.config.template import fill_template, uses_field
 from watcher.model import Hit, Message, StoryCopy, web_link
 from watcher.timeparse import zone

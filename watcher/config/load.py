@@ -18,7 +18,6 @@ from watcher.config.model import (
     FORMATS,
     KINDS,
     MAX_INTERVAL,
-    WEBHOOK_SCHEMES,
     Channel,
     Config,
     Defaults,
@@ -42,7 +41,7 @@ from watcher.config.schema import (
     Checker,
     did_you_mean,
 )
-from watcher.config.secrets import check_permissions, expand_env, is_apprise_url
+from watcher.config.secrets import WEBHOOK_SCHEMES, check_permissions, expand_env, is_apprise_url
 from watcher.config.template import check_template
 from watcher.config.terms import check_alias_overlap, check_prefixes
 from watcher.config.web import parse_web

@@ -12,8 +12,6 @@ from watcher.timeparse import Schedule
 
 KINDS = ("feed", "html", "presscorner")
 FORMATS = ("text", "markdown", "html")
-# Generic webhooks (apprise URL schemes): feed text defused unless the channel says raw = true.
-WEBHOOK_SCHEMES = frozenset(["json", "jsons", "xml", "xmls", "form", "forms"])
 MIN_INTERVAL = 60.0  # the politeness floor of a source's interval
 MAX_INTERVAL = 24 * 3600.0  # and its ceiling
 BUSY_TIMEOUT = 30.0  # seconds a SQLite write waits for another process's write lock
@@ -93,9 +91,7 @@ class Channel:
     title: str | None = None  # string.Template over watcher.config.template.FIELDS
     body: str | None = None
     schedule: Schedule = Schedule()  # immediate, or a digest: hourly, daily 08:00, weekly ...
-    timezone: str | None = (
-        None  # IANA name for digest schedules and alert dates; None: the system's
-    )
+    timezone: str | None = None  # IANA zone of digest schedules and alert dates; None: system's
     health: bool = False  # takes source-health alerts
     raw: bool = False  # a json/xml/form webhook gets feed text as is (it escapes itself)
 

@@ -22,8 +22,9 @@ CREDENTIAL_PREFIX = "credential:"
 _CREDENTIAL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
-# Webhooks whose URL apprise cannot tell a token in: json://host/hooks/<token>.
-GENERIC_WEBHOOKS = {"json", "jsons", "xml", "xmls", "form", "forms"}
+# Generic webhooks (apprise URL schemes): apprise cannot tell a token in their URL
+# (json://host/hooks/<token>), and they get feed text defused unless a channel says raw.
+WEBHOOK_SCHEMES = frozenset(["json", "jsons", "xml", "xmls", "form", "forms"])
 _PIECES = re.compile(r"[/?&=:@#,]+")  # what separates the pieces of a URL
 MIN_PIECE = 4  # shorter differing pieces are not masked on their own (too common to replace)
 
@@ -63,7 +64,7 @@ def secret_pieces(url: str) -> list[str]:
         else:
             pieces |= set(full) - set(private)
     scheme = url.split("://", 1)[0].lower()
-    if plugin is None or scheme in GENERIC_WEBHOOKS:
+    if plugin is None or scheme in WEBHOOK_SCHEMES:
         parts = urlsplit(url)
         if parts.password:
             pieces.add(parts.password)
@@ -87,7 +88,7 @@ def mask_url(url: str) -> str:
         scheme = url.split("://", 1)[0] if "://" in url else "?"
         return f"{scheme}://****"
     masked = str(plugin.url(privacy=True))
-    if url.split("://", 1)[0].lower() in GENERIC_WEBHOOKS:
+    if url.split("://", 1)[0].lower() in WEBHOOK_SCHEMES:
         for piece in secret_pieces(url):
             masked = masked.replace(piece, mask_piece(piece))
     return masked
