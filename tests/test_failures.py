@@ -263,15 +263,9 @@ def test_poll_waits_for_another_process_writing(feed_server, make_config, run_cl
     assert "1 new items, 2 hits" in output
 
 
-@pytest.mark.one_store
-def test_a_write_lock_held_too_long_has_its_own_message_and_hint(
-    feed_server, make_config, run_cli, database
-):
-    feed_server.routes["/eu.xml"] = {"body": rss(GOOD)}
-    config = make_config({"eu": feed_server.url("/eu.xml")})
+def poll_while_locked(config, database: str) -> tuple[int, str]:
+    """`regwatch poll` with a 1 s busy_timeout while another process holds the write lock."""
     config.write_text(config.read_text().replace("[storage]\n", '[storage]\nbusy_timeout = "1s"\n'))
-    assert run_cli(config, "sources").exit_code == 0
-    Store(database).close()  # made and migrated
     holder = LockHolder(database)
     try:
         holder.tell("lock")
@@ -280,7 +274,19 @@ def test_a_write_lock_held_too_long_has_its_own_message_and_hint(
         holder.tell("release")
     finally:
         holder.close()
-    assert poll.returncode == 4, output  # a storage error
+    return poll.returncode, output
+
+
+@pytest.mark.one_store
+def test_a_write_lock_held_too_long_has_its_own_message_and_hint(
+    feed_server, make_config, run_cli, database
+):
+    feed_server.routes["/eu.xml"] = {"body": rss(GOOD)}
+    config = make_config({"eu": feed_server.url("/eu.xml")})
+    assert run_cli(config, "sources").exit_code == 0
+    Store(database).close()  # made and migrated
+    returncode, output = poll_while_locked(config, database)
+    assert returncode == 4, output  # a storage error
     assert "another regwatch process is writing" in output
     assert "database is locked (waited 1 s for it)" in output
     assert "raise [storage] busy_timeout" in output
@@ -293,16 +299,8 @@ def test_a_lock_met_while_opening_the_database_has_the_lock_message(
 ):
     """A new database is migrated as it is opened: a writer holding it is named as such."""
     config = make_config({"eu": feed_server.url("/eu.xml")})
-    config.write_text(config.read_text().replace("[storage]\n", '[storage]\nbusy_timeout = "1s"\n'))
-    holder = LockHolder(database)  # on a database regwatch has not made yet
-    try:
-        holder.tell("lock")
-        poll = poll_process(config)
-        output, _ = poll.communicate(timeout=60)
-        holder.tell("release")
-    finally:
-        holder.close()
-    assert poll.returncode == 4, output
+    returncode, output = poll_while_locked(config, database)  # a database not made yet
+    assert returncode == 4, output
     assert "another regwatch process is writing: cannot write its schema" in output
     assert "database is locked (waited 1 s for it)" in output
     assert "check [storage] in the config" not in output and "Traceback" not in output
