@@ -269,7 +269,8 @@ class Poller:
     async def _record(
         self, state: SourceState, status: str, http_status: int | None, error: str | None = None
     ) -> None:
-        """Record a source's state after a poll that stored no item (batched with others)."""
+        """Record a source's state after a poll that stored no item (batched with others),
+        and tell the failure log whether the source failed."""
         await self.writer.write(
             f"the state of source {state.name!r}",
             lambda: self.store.record_source(
@@ -278,6 +279,8 @@ class Poller:
         )
         if error is None:
             self.failure_log.succeeded(state.name, state.failures)
+        else:
+            self.failure_log.failed(state.name, state.failures, error)
 
     async def _fail(self, source: Source, state: SourceState, exc: FetchError) -> PollResult:
         """Record a failed poll: back off, honour Retry-After, disable on 410."""
@@ -296,7 +299,6 @@ class Poller:
                 message += f" (Retry-After: next poll in {exc.retry_after:.0f}s or later)"
             state.next_poll_at = (now + timedelta(seconds=delay)).isoformat(timespec="seconds")
         await self._record(state, status, exc.status, message)
-        self.failure_log.failed(source.name, state.failures, message)
         return PollResult(source.name, status, error=message, http_status=exc.status)
 
     def _new_items(self, source: Source, items: list[Item]) -> list[Item]:
