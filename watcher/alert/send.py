@@ -17,7 +17,6 @@ import functools
 import re
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 from watcher.config.model import Channel
@@ -132,7 +131,7 @@ def _wrap_requests() -> None:
             answers = _ANSWERS.get()
             if answers is not None and response.status_code in (429, 503):
                 header = response.headers.get("Retry-After")
-                wait = parse_retry_after(header, datetime.now(UTC))
+                wait = parse_retry_after(header)
                 if wait is not None:
                     answers.retry_after = max(wait, answers.retry_after or 0.0)
             return response
